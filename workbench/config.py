@@ -1,0 +1,57 @@
+"""The one `Settings` class read by the API, the workers, migrations, the CLI and the tests.
+
+Every field can be set by an environment variable `WORKBENCH_<FIELD>` (or a `.env` file); see docs/settings.md.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(REPO_ROOT / ".data", description="Embedded stack state: SQLite, Temporal, logs")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite in data_dir. PostgreSQL: postgresql+psycopg://..."
+    )
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "workbench-reports"
+    temporal_ui_port: int = 8233
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str | None = Field(None, description="Base of links in notifications; default from host/port")
+
+    notebooks_dir: Path = REPO_ROOT / "notebooks"
+    kernel_name: str = "workbench"
+    cell_timeout_seconds: int = Field(600, ge=1, description="Longest a single notebook cell may run")
+    component_timeout_seconds: int = Field(1800, ge=1, description="Longest one component activity may run")
+    heartbeat_timeout_seconds: int = Field(30, ge=2, description="A worker silent this long is presumed dead")
+    max_concurrent_activities: int = Field(4, ge=1, description="Notebooks one worker runs at once")
+
+    chromium_path: str | None = Field(None, description="Browser for PDFs; default /usr/bin/chromium or PATH")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'workbench.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,37 @@
+"""Helpers for code running inside component notebooks: load the snapshot, emit the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.results import emit_result
+from workbench.surveys.schema import Snapshot
+
+__all__ = ["emit_result", "load_snapshot", "responses_frame"]
+
+
+def load_snapshot(path: str | Path) -> Snapshot:
+    """Read and validate a snapshot file (the pipeline's input, or the bundled sample)."""
+    return Snapshot.model_validate_json(Path(path).read_bytes())
+
+
+def responses_frame(snapshot: Snapshot) -> pd.DataFrame:
+    """One row per response: `respondent_id`, `started_at`, `completed_at` (UTC, NaT if unfinished),
+    `completed` (bool), then one column per question key (None where not answered; lists for multi-choice)."""
+    keys = [q.key for q in snapshot.survey.questions]
+    rows = [
+        {
+            "respondent_id": r.respondent_id,
+            "started_at": r.started_at,
+            "completed_at": r.completed_at,
+            **{k: r.answers.get(k) for k in keys},
+        }
+        for r in snapshot.responses
+    ]
+    frame = pd.DataFrame(rows, columns=["respondent_id", "started_at", "completed_at", *keys])
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
+    frame["completed_at"] = pd.to_datetime(frame["completed_at"], utc=True)
+    frame.insert(3, "completed", frame["completed_at"].notna())
+    return frame

@@ -1,0 +1,75 @@
+"""How a notebook hands its result to the pipeline: one display output with a private MIME type.
+
+Inside a notebook, `emit_result({...})` displays the result; the runner reads it back from the executed
+notebook with `extract_result`. No side files, so what JupyterLab shows is exactly what the pipeline stores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+RESULT_MIME = "application/vnd.workbench.result+json"
+
+
+class ResultError(ValueError):
+    """The executed notebook emitted no valid result."""
+
+
+def _check_json(value: Any, path: str = "result") -> None:
+    # Reject NaN/inf early: they are not JSON and PostgreSQL's JSONB refuses them.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ResultError(f"{path} is {value}, which is not valid JSON; use None for a missing number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ResultError(f"{path} has a non-string key {k!r}")
+            _check_json(v, f"{path}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_json(v, f"{path}[{i}]")
+
+
+def emit_result(result: dict[str, Any]) -> None:
+    """Display `result` as this notebook's output for the pipeline (call it once, in the last cell)."""
+    from IPython.display import display
+
+    if not isinstance(result, dict) or not result:
+        raise ResultError("the result must be a non-empty dict")
+    _check_json(result)
+    data = json.loads(json.dumps(result, allow_nan=False, default=_default))
+    summary = f"Workbench result with keys: {', '.join(sorted(data))}"
+    display({RESULT_MIME: data, "text/plain": summary}, raw=True)
+
+
+def _default(value: Any) -> Any:
+    # numpy scalars and arrays, pandas timestamps: converted so notebooks need not care.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def extract_result(nb: Any, required_keys: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Return the single result a notebook emitted, or raise `ResultError` saying what is wrong."""
+    found = [
+        output["data"][RESULT_MIME]
+        for cell in nb.cells
+        if cell.get("cell_type") == "code"
+        for output in cell.get("outputs", [])
+        if RESULT_MIME in output.get("data", {})
+    ]
+    if not found:
+        raise ResultError("the notebook finished without emitting a result (call workbench.results.emit_result)")
+    if len(found) > 1:
+        raise ResultError(f"the notebook emitted {len(found)} results; emit exactly one")
+    result = found[0]
+    if not isinstance(result, dict) or not result:
+        raise ResultError("the emitted result is not a non-empty JSON object")
+    _check_json(result)
+    missing = sorted(required_keys - result.keys())
+    if missing:
+        raise ResultError(f"the result lacks required keys: {', '.join(missing)}")
+    return dict(result)

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, sessions, CRUD functions and Alembic migrations."""

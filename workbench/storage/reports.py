@@ -1,0 +1,157 @@
+"""CRUD for reports, their snapshots and components. Writes are idempotent so activity retries are safe."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, undefer
+
+from workbench.storage.models import (
+    ComponentStatus,
+    Report,
+    ReportComponent,
+    ReportSnapshot,
+    ReportStatus,
+    utcnow,
+)
+from workbench.surveys.schema import Snapshot
+
+
+def create_report(
+    session: Session, *, organization_id: uuid.UUID, survey_id: uuid.UUID, component_names: list[str]
+) -> Report:
+    report = Report(
+        organization_id=organization_id,
+        survey_id=survey_id,
+        component_names=list(component_names),
+        status=ReportStatus.QUEUED,
+    )
+    report.components = [
+        ReportComponent(component_type=name, position=i, status=ComponentStatus.PENDING)
+        for i, name in enumerate(component_names)
+    ]
+    session.add(report)
+    session.flush()
+    return report
+
+
+def get_report(session: Session, *, report_id: uuid.UUID, organization_id: uuid.UUID | None = None) -> Report | None:
+    report = session.get(Report, report_id)
+    if report is None or (organization_id is not None and report.organization_id != organization_id):
+        return None
+    return report
+
+
+def list_reports(
+    session: Session, *, organization_id: uuid.UUID, survey_id: uuid.UUID | None = None, limit: int = 50, offset: int = 0
+) -> list[Report]:
+    stmt = select(Report).where(Report.organization_id == organization_id)
+    if survey_id is not None:
+        stmt = stmt.where(Report.survey_id == survey_id)
+    return list(session.scalars(stmt.order_by(Report.created_at.desc()).limit(limit).offset(offset)))
+
+
+def set_report_status(
+    session: Session, *, report_id: uuid.UUID, status: ReportStatus, error: str | None = None
+) -> None:
+    values: dict[str, Any] = {"status": status, "error": error}
+    if status is ReportStatus.RUNNING:
+        values["started_at"] = utcnow()
+    if status.finished:
+        values["completed_at"] = utcnow()
+    session.execute(update(Report).where(Report.id == report_id).values(**values))
+
+
+def save_snapshot(session: Session, *, report_id: uuid.UUID, snapshot: Snapshot) -> ReportSnapshot:
+    """Store the report's input once; a retry returns the snapshot already stored."""
+    existing = session.get(ReportSnapshot, report_id)
+    if existing is not None:
+        return existing
+    row = ReportSnapshot(
+        report_id=report_id, response_count=len(snapshot.responses), data=snapshot.model_dump(mode="json")
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def load_snapshot(session: Session, *, report_id: uuid.UUID) -> Snapshot | None:
+    row = session.get(ReportSnapshot, report_id)
+    return None if row is None else Snapshot.model_validate(row.data)
+
+
+def get_component(
+    session: Session, *, report_id: uuid.UUID, name: str, with_documents: bool = False
+) -> ReportComponent | None:
+    stmt = select(ReportComponent).where(ReportComponent.report_id == report_id, ReportComponent.component_type == name)
+    if with_documents:
+        stmt = stmt.options(undefer(ReportComponent.html), undefer(ReportComponent.notebook))
+    return session.scalars(stmt).one_or_none()
+
+
+def _component_for_update(session: Session, report_id: uuid.UUID, name: str) -> ReportComponent:
+    row = get_component(session, report_id=report_id, name=name)
+    if row is None:  # a component requested after creation; the unique constraint keeps it to one row
+        row = ReportComponent(report_id=report_id, component_type=name, status=ComponentStatus.PENDING)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def start_component(session: Session, *, report_id: uuid.UUID, name: str, cells_total: int) -> int:
+    """Mark a component running (again, on a retry); returns the attempt number."""
+    row = _component_for_update(session, report_id, name)
+    row.status = ComponentStatus.RUNNING
+    row.attempts += 1
+    row.cells_done, row.cells_total = 0, cells_total
+    row.started_at, row.completed_at, row.error = utcnow(), None, None
+    return row.attempts
+
+
+def set_component_progress(session: Session, *, report_id: uuid.UUID, name: str, cells_done: int) -> None:
+    session.execute(
+        update(ReportComponent)
+        .where(ReportComponent.report_id == report_id, ReportComponent.component_type == name)
+        .values(cells_done=cells_done)
+    )
+
+
+def finish_component(
+    session: Session,
+    *,
+    report_id: uuid.UUID,
+    name: str,
+    status: ComponentStatus,
+    result: dict[str, Any] | None,
+    html: str | None,
+    notebook: str | None,
+    error: dict[str, Any] | None,
+    cells_done: int | None = None,
+    completed_at: datetime | None = None,
+) -> None:
+    """Record a component's outcome, replacing whatever an earlier attempt stored."""
+    row = _component_for_update(session, report_id, name)
+    row.status = status
+    row.result, row.html, row.notebook, row.error = result, html, notebook, error
+    if cells_done is not None:
+        row.cells_done = cells_done
+    row.completed_at = completed_at or utcnow()
+
+
+def snapshot_response_count(session: Session, *, report_id: uuid.UUID) -> int | None:
+    row = session.get(ReportSnapshot, report_id)
+    return None if row is None else row.response_count
+
+
+def component_documents(session: Session, *, report_id: uuid.UUID) -> list[ReportComponent]:
+    """Every component of a report with its HTML and notebook loaded, in report order."""
+    stmt = (
+        select(ReportComponent)
+        .where(ReportComponent.report_id == report_id)
+        .options(undefer(ReportComponent.html), undefer(ReportComponent.notebook))
+        .order_by(ReportComponent.position)
+    )
+    return list(session.scalars(stmt))

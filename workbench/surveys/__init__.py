@@ -1,0 +1,1 @@
+"""Survey definitions, answers and their validation."""

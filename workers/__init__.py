@@ -1,0 +1,1 @@
+"""Temporal adapters: the report workflow, its activities and the worker process."""

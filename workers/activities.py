@@ -1,0 +1,105 @@
+"""Activities: thin adapters from Temporal to `workbench.pipeline`. Blocking, so they run on a thread pool."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workbench import pipeline
+from workbench.config import Settings
+from workbench.runner import NotebookError
+from workers.shared import ComponentDone, ComponentInput, FailReportInput, PreparedReport, ReportOutcome, ReportRef
+
+log = logging.getLogger(__name__)
+
+
+def _non_retryable(exc: Exception, details: Any = None) -> ApplicationError:
+    args = (details,) if details is not None else ()
+    return ApplicationError(str(exc), *args, type=type(exc).__name__, non_retryable=True)
+
+
+class _Heartbeater:
+    """Heartbeats with the latest progress every few seconds, so a long cell doesn't look like a dead worker."""
+
+    def __init__(self, interval: float) -> None:
+        self._details: dict[str, int] = {"cells_done": 0, "cells_total": 0}
+        self._stop = threading.Event()
+        self._context = contextvars.copy_context()  # the activity context lives in a context variable
+        self._thread = threading.Thread(target=self._loop, args=(interval,), daemon=True, name="heartbeat")
+
+    def __enter__(self) -> _Heartbeater:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def update(self, done: int, total: int) -> None:
+        self._details = {"cells_done": done, "cells_total": total}
+        activity.heartbeat(self._details)
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self._context.run(activity.heartbeat, self._details)
+
+
+class ReportActivities:
+    """Activities with their dependencies injected (settings, database sessions)."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+
+    @activity.defn(name="prepare_report")
+    def prepare_report(self, ref: ReportRef) -> PreparedReport:
+        try:
+            count = pipeline.prepare_report(self.sessions, uuid.UUID(ref.report_id))
+        except (pipeline.ReportNotFound, pipeline.InvalidReport) as exc:
+            raise _non_retryable(exc) from exc
+        return PreparedReport(ref.report_id, count)
+
+    @activity.defn(name="run_component")
+    def run_component(self, params: ComponentInput) -> ComponentDone:
+        info = activity.info()
+        log.info("running %s for report %s (attempt %d)", params.component, params.report_id, info.attempt)
+        interval = max(1.0, self.settings.heartbeat_timeout_seconds / 4)
+        try:
+            with _Heartbeater(interval) as beats:
+                outcome = pipeline.execute_component(
+                    self.sessions, self.settings, uuid.UUID(params.report_id), params.component, beats.update
+                )
+        except NotebookError as exc:
+            raise ApplicationError(str(exc), exc.as_dict(), type="NotebookError", non_retryable=True) from exc
+        except (pipeline.ReportNotFound, pipeline.InvalidReport) as exc:
+            raise _non_retryable(exc) from exc
+        return ComponentDone(params.report_id, params.component, outcome.status.value)
+
+    @activity.defn(name="compile_report")
+    def compile_report(self, ref: ReportRef) -> str:
+        try:
+            return pipeline.compile_report(self.sessions, uuid.UUID(ref.report_id)).value
+        except pipeline.ReportNotFound as exc:
+            raise _non_retryable(exc) from exc
+
+    @activity.defn(name="fail_report")
+    def fail_report(self, params: FailReportInput) -> None:
+        pipeline.fail_report(self.sessions, uuid.UUID(params.report_id), params.message)
+
+    @activity.defn(name="notify_report_finished")
+    def notify_report_finished(self, outcome: ReportOutcome) -> None:
+        # Delivery (signed webhooks) comes later; the log line is the notification for now.
+        url = f"{self.settings.base_url}/reports/{outcome.report_id}"
+        failed = f", failed: {', '.join(outcome.failed_components)}" if outcome.failed_components else ""
+        log.info("report %s finished: %s%s — %s", outcome.report_id, outcome.status, failed, url)
+
+    def all(self) -> list[Any]:
+        return [self.prepare_report, self.run_component, self.compile_report, self.fail_report,
+                self.notify_report_finished]

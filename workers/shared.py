@@ -1,0 +1,65 @@
+"""Inputs and outputs of the workflow and activities: small stdlib dataclasses, IDs and metadata only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def workflow_id(report_id: str) -> str:
+    """The workflow id is the report id: one run per report, and Temporal refuses a duplicate start."""
+    return report_id
+
+
+@dataclass
+class ReportInput:
+    report_id: str
+    components: list[str]
+    first: list[str] = field(default_factory=list)  # run before the rest, which then run in parallel
+    component_timeout_seconds: int = 1800
+    heartbeat_timeout_seconds: int = 30
+    max_component_attempts: int = 3
+
+
+@dataclass
+class ReportRef:
+    report_id: str
+
+
+@dataclass
+class PreparedReport:
+    report_id: str
+    response_count: int
+
+
+@dataclass
+class ComponentInput:
+    report_id: str
+    component: str
+
+
+@dataclass
+class ComponentDone:
+    report_id: str
+    component: str
+    status: str
+
+
+@dataclass
+class FailReportInput:
+    report_id: str
+    message: str
+
+
+@dataclass
+class ReportOutcome:
+    report_id: str
+    status: str
+    failed_components: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ComponentProgress:
+    """What the `progress` query returns for one component."""
+
+    state: str  # pending | running | completed | failed
+    error: str | None = None
