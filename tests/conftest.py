@@ -1,0 +1,91 @@
+"""Shared fixtures: settings on a temporary data folder, databases (SQLite and the local PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from workbench.config import REPO_ROOT, Settings
+from workbench.storage.db import make_engine, make_sessionmaker
+from workbench.storage.migrate import upgrade
+from workbench.storage.models import Base
+
+POSTGRES_ADMIN_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SAMPLE_PATH = REPO_ROOT / "notebooks" / "data" / "sample_survey.json"
+FIXTURE_NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head, dropped afterwards."""
+    name = f"workbench_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # the suite needs it: .ci/run starts it
+        pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL} is not available: {exc}")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    engine = make_engine(url)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "organizations"]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each storage test runs on SQLite and on PostgreSQL, starting from empty tables."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'workbench.db'}"
+        upgrade(url)
+        yield url
+    else:
+        url = request.getfixturevalue("postgres_url")
+        _truncate(url)
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'workbench.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sqlite_url: str) -> Settings:
+    """Settings for in-process tests: a temporary data folder and SQLite database, short timeouts."""
+    return Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=sqlite_url,
+        cell_timeout_seconds=60,
+        heartbeat_timeout_seconds=10,
+        task_queue=f"test-{uuid.uuid4().hex[:8]}",
+    )

@@ -1,0 +1,95 @@
+"""Execute the basic_stats and visualizations notebooks with papermill on the `workbench` kernel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+import pytest
+
+from workbench.analysis.charts import chart_specs
+from workbench.analysis.stats import basic_stats
+from workbench.components import components
+from workbench.notebook import load_snapshot
+from workbench.results import extract_result
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+SAMPLE = NOTEBOOKS / "data" / "sample_survey.json"
+UNSAFE = '<img src=x onerror=alert(1)> "$5" & co'
+
+
+def _run(name: str, snapshot: Path, out_dir: Path) -> Any:
+    out = out_dir / f"{name}.out.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters={"snapshot_path": str(snapshot.resolve())},
+        kernel_name="workbench", cwd=str(NOTEBOOKS), progress_bar=False,
+    )
+    return nbformat.read(out, as_version=4)
+
+
+def _outputs(nb: Any) -> list[dict[str, Any]]:
+    return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+
+
+def _pngs(nb: Any) -> list[str]:
+    return [o["data"]["image/png"] for o in _outputs(nb) if "image/png" in o.get("data", {})]
+
+
+@pytest.fixture(scope="module")
+def unsafe_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A survey whose title, question, option and answers carry markup; it has no NPS question."""
+    path = tmp_path_factory.mktemp("unsafe") / "snapshot.json"
+    path.write_text(json.dumps({
+        "survey": {
+            "id": "unsafe", "title": UNSAFE,
+            "questions": [
+                {"key": "r", "type": "rating", "text": f"Rate {UNSAFE}"},
+                {"key": "c", "type": "single_choice", "text": "Pick", "options": [UNSAFE, "$"]},
+                {"key": "t", "type": "text", "text": "Say"},
+            ],
+        },
+        "responses": [
+            {"started_at": "2026-03-02T10:00:00Z", "completed_at": "2026-03-02T10:01:00Z",
+             "answers": {"r": 4, "c": UNSAFE, "t": '<script>alert("x")</script>'}},
+            {"started_at": "2026-03-03T10:00:00Z", "answers": {"r": 2}},
+        ],
+    }))
+    return path
+
+
+def test_basic_stats_notebook_emits_basic_stats(tmp_path: Path) -> None:
+    nb = _run("basic_stats", SAMPLE, tmp_path)
+    result = extract_result(nb, components.get("basic_stats").required_keys)
+    expected = json.loads(json.dumps(basic_stats(load_snapshot(SAMPLE))))
+    assert result == expected
+    assert result["response_count"] == 2000 and result["nps"]["n"] > 0
+
+
+def test_visualizations_notebook_shows_every_chart(tmp_path: Path) -> None:
+    nb = _run("visualizations", SAMPLE, tmp_path)
+    result = extract_result(nb, components.get("visualizations").required_keys)
+    specs = chart_specs(load_snapshot(SAMPLE))
+    assert result == {"charts": specs, "chart_count": len(specs)}
+    assert len(specs) == 6  # nps, its breakdown, two ratings, two choice questions
+    assert len(_pngs(nb)) == len(specs)
+    assert all(len(png) > 1000 for png in _pngs(nb))
+
+
+@pytest.mark.parametrize("name", ["basic_stats", "visualizations"])
+def test_notebooks_escape_untrusted_text(name: str, unsafe_snapshot: Path, tmp_path: Path) -> None:
+    nb = _run(name, unsafe_snapshot, tmp_path)
+    extract_result(nb, components.get(name).required_keys)
+    rich = [
+        text
+        for o in _outputs(nb)
+        for mime, text in o.get("data", {}).items()
+        if mime in ("text/markdown", "text/html")
+    ]
+    assert rich, "the notebook should show some Markdown or HTML"
+    joined = "".join(rich)
+    assert "<img" not in joined and "<script" not in joined
+    if name == "visualizations":
+        assert len(_pngs(nb)) == 2  # the rating and the choice question; no NPS question here

@@ -1,0 +1,126 @@
+"""render_component_html: code hidden, result JSON dropped, untrusted markup never live."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from bs4 import BeautifulSoup
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from workbench.rendering.html import clean_untrusted_html, render_component_html
+from workbench.results import RESULT_MIME
+
+# A 1x1 PNG.
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+        "0000000d49444154789c6360f8cfc0f01f0005000201e221bc330000000049454e44ae426082"
+    )
+).decode()
+
+
+def _notebook(*cells: NotebookNode) -> NotebookNode:
+    return new_notebook(cells=list(cells), metadata={
+        "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+    })
+
+
+def _display(data: dict) -> NotebookNode:
+    return new_output("display_data", data=data)
+
+
+def _assert_inert(html: str) -> None:
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("script") is None
+    assert soup.find(["iframe", "object", "embed", "svg"]) is None
+    for element in soup.find_all(True):
+        for attr, value in element.attrs.items():
+            assert not attr.lower().startswith("on"), (element.name, attr)
+            if isinstance(value, str):
+                assert not value.strip().lower().startswith("javascript:")
+
+
+@pytest.fixture(scope="module")
+def hostile_html() -> str:
+    nb = _notebook(
+        new_markdown_cell("Cell <script>alert('md-cell')</script> [x](javascript:alert(1))"),
+        new_code_cell("secret_code_marker = 1", outputs=[
+            _display({
+                "text/html": "<b>answer</b><script>alert(1)</script><img src=x onerror=alert(1)>"
+                             "<a href='javascript:alert(2)' onclick='alert(3)'>link</a>"
+                             "<svg onload=alert(4)></svg><iframe src='https://evil.example'></iframe>",
+                "text/plain": "html",
+            }),
+            _display({"text/markdown": "**md** <script>alert('md-output')</script>", "text/plain": "md"}),
+            new_output("stream", name="stdout", text="<script>alert('stream')</script>\n"),
+            _display({"application/javascript": "alert('js-output')", "text/plain": "js"}),
+        ]),
+    )
+    return render_component_html(nb)
+
+
+def test_no_live_script_or_handlers(hostile_html: str) -> None:
+    _assert_inert(hostile_html)
+    assert "<script" not in hostile_html.lower()
+    assert "alert('js-output')" not in hostile_html
+
+
+def test_hostile_text_survives_as_escaped_text(hostile_html: str) -> None:
+    text = BeautifulSoup(hostile_html, "html.parser").get_text()
+    assert "<script>alert('stream')</script>" in text
+    assert "<script>alert('md-output')</script>" in text
+    assert "<script>alert(1)</script>" in text
+    assert "answer" in text and "md" in text
+
+
+def test_code_source_is_hidden(hostile_html: str) -> None:
+    assert "secret_code_marker" not in hostile_html
+
+
+def test_result_output_removed() -> None:
+    nb = _notebook(new_code_cell("emit_result(...)", outputs=[
+        new_output("stream", name="stdout", text="visible line\n"),
+        _display({RESULT_MIME: {"response_count": 987654321}, "text/plain": "Workbench result with keys: x"}),
+    ]))
+    html = render_component_html(nb)
+    assert "visible line" in html
+    assert "987654321" not in html and "Workbench result" not in html
+    assert len(nb.cells[0].outputs) == 2  # the caller's notebook is untouched
+
+
+def test_images_embedded_as_data_uris() -> None:
+    nb = _notebook(new_code_cell("plot()", outputs=[_display({"image/png": PNG, "text/plain": "<Figure>"})]))
+    img = BeautifulSoup(render_component_html(nb), "html.parser").find("img")
+    assert img is not None and img["src"].startswith("data:image/png;base64,")
+
+
+def test_tables_and_markdown_stay_readable() -> None:
+    nb = _notebook(
+        new_markdown_cell("# Results\n\nSome **bold** text."),
+        new_code_cell("df", outputs=[new_output("execute_result", execution_count=1, data={
+            "text/html": "<table class='dataframe'><thead><tr><th>q</th></tr></thead>"
+                         "<tbody><tr><td>42</td></tr></tbody></table>",
+            "text/plain": "df",
+        })]),
+    )
+    soup = BeautifulSoup(render_component_html(nb), "html.parser")
+    assert soup.find("h1").get_text() == "Results"
+    assert soup.find("th").get_text() == "q" and soup.find("td").get_text() == "42"
+
+
+def test_error_output_renders_without_ansi_codes() -> None:
+    nb = _notebook(new_code_cell("1/0", outputs=[new_output(
+        "error", ename="ZeroDivisionError", evalue="division by zero",
+        traceback=["\x1b[0;31mZeroDivisionError\x1b[0m: division by zero <b>"],
+    )]))
+    html = render_component_html(nb)
+    assert "\x1b" not in html and "[0;31m" not in html
+    text = BeautifulSoup(html, "html.parser").get_text()
+    assert "ZeroDivisionError: division by zero <b>" in text
+
+
+def test_remote_images_and_data_links_dropped() -> None:
+    cleaned = clean_untrusted_html("<img src='https://tracker.example/p.png'><a href='data:text/html,x'>y</a>")
+    assert "tracker.example" not in cleaned and "data:text/html" not in cleaned

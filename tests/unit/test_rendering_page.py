@@ -1,0 +1,103 @@
+"""render_report_page: formatted headline, component sections, escaping, CSP, no script."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bs4 import BeautifulSoup
+
+from workbench.rendering.page import REPORT_PAGE_CSP, ComponentView, ReportView, render_report_page
+
+
+def _view(**overrides: object) -> ReportView:
+    values: dict = {
+        "report_id": "r-123",
+        "survey_title": "Customer survey 2024",
+        "status": "partial",
+        "created_at": datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
+        "completed_at": datetime(2024, 5, 1, 9, 31, tzinfo=UTC),
+        "headline": {
+            "response_count": 12345,
+            "completed_count": 9876,
+            "completion_rate": 0.80001,
+            "avg_completion_seconds": 185.2,
+            "nps": {"score": 23.4444, "promoters": 5000, "passives": 3000, "detractors": 1876, "n": 9876},
+        },
+        "components": [
+            ComponentView("basic_stats", "Basic statistics", "completed", "<p>Basic output</p>", None, 5, 5),
+            ComponentView(
+                "sentiment", "Sentiment", "failed", "<p>Partial output</p>",
+                {"cell_index": 7, "ename": "KeyError", "evalue": "'<script>alert(1)</script>'"}, 7, 9,
+            ),
+        ],
+        "pdf_url": "/reports/r-123/pdf",
+        "status_url": "/reports/r-123/status",
+        "notebooks_base_url": "/reports/r-123/notebooks",
+    }
+    values.update(overrides)
+    return ReportView(**values)
+
+
+def _text(html: str) -> str:
+    return " ".join(BeautifulSoup(html, "html.parser").get_text().split())
+
+
+def test_headline_numbers_formatted() -> None:
+    text = _text(render_report_page(_view()))
+    assert "12,345" in text and "9,876" in text
+    assert "80.0%" in text
+    assert "NPS 23.4" in text
+    assert "5,000 promoters" in text and "1,876 detractors" in text
+    assert "3 min 05 s" in text
+
+
+def test_negative_nps_and_missing_headline_keys() -> None:
+    text = _text(render_report_page(_view(headline={"nps": {"score": -12.35, "n": 40}})))
+    assert "NPS -12.3" in text or "NPS -12.4" in text
+    assert "Responses" not in text
+
+
+def test_failed_component_shows_cell_and_error_and_output() -> None:
+    html = render_report_page(_view())
+    section = BeautifulSoup(html, "html.parser").find(id="component-sentiment")
+    text = " ".join(section.get_text().split())
+    assert "KeyError" in text and "cell 7" in text
+    assert "'<script>alert(1)</script>'" in text  # shown as text, escaped in the markup
+    assert "Partial output" in text
+    assert section.find("a", href="/reports/r-123/notebooks/sentiment.ipynb") is not None
+
+
+def test_links_to_pdf_and_notebooks() -> None:
+    soup = BeautifulSoup(render_report_page(_view()), "html.parser")
+    assert soup.find("a", href="/reports/r-123/pdf") is not None
+    assert soup.find("a", href="/reports/r-123/notebooks/basic_stats.ipynb") is not None
+
+
+def test_hostile_title_is_escaped() -> None:
+    html = render_report_page(_view(survey_title="<script>alert('t')</script>"))
+    assert "<script>alert('t')</script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "<script>alert('t')</script>" in _text(html)
+
+
+def test_csp_meta_present_and_no_script() -> None:
+    html = render_report_page(_view())
+    soup = BeautifulSoup(html, "html.parser")
+    meta = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})
+    assert meta is not None and meta["content"] == REPORT_PAGE_CSP
+    assert soup.head.find("meta") is not None
+    assert soup.find("script") is None
+    for element in soup.find_all(True):
+        assert not any(attr.lower().startswith("on") for attr in element.attrs)
+    assert soup.find("style") is not None
+
+
+def test_running_report_refreshes_and_shows_progress() -> None:
+    running = ComponentView("themes", "Themes", "running", None, None, 3, 8)
+    html = render_report_page(_view(status="running", completed_at=None, components=[running]))
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("meta", attrs={"http-equiv": "refresh"}) is not None
+    assert "3 of 8 cells" in _text(html)
+    assert soup.find("meta", attrs={"http-equiv": "refresh"}) is not None
+    done = render_report_page(_view())
+    assert BeautifulSoup(done, "html.parser").find("meta", attrs={"http-equiv": "refresh"}) is None

@@ -1,0 +1,136 @@
+"""Executed notebook -> sanitized HTML fragment for embedding in the report page.
+
+Notebook outputs can carry survey answers, which are untrusted: every piece of HTML or Markdown that comes
+from an output or a cell goes through `clean_untrusted_html`, and a last pass removes anything active that
+a template change might let through.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from typing import Any
+
+import bleach
+from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
+from bs4 import BeautifulSoup
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor
+from nbformat import NotebookNode
+
+from workbench.results import RESULT_MIME
+
+# nbconvert's own `clean_html` allows so few tags that DataFrame tables and Markdown headings/paragraphs
+# come out as escaped text; this list keeps readable document markup and nothing that can run or load.
+_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details",
+    "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
+    "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub",
+    "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+})
+_COMMON_ATTRS = frozenset({"class", "id", "title", "lang", "dir", "style"})
+_TAG_ATTRS = {
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align", "scope"},
+    "table": {"border"},
+    "ol": {"start"},
+}
+_DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,", re.IGNORECASE)
+_CSS = CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES)
+_ACTIVE_TAGS = ("script", "iframe", "frame", "object", "embed", "base", "meta", "link", "form", "svg", "math")
+_URL_ATTRS = ("href", "src", "action", "formaction", "xlink:href")
+
+
+def _allow_attribute(tag: str, name: str, value: str) -> bool:
+    if name in _COMMON_ATTRS or name in _TAG_ATTRS.get(tag, ()):
+        if tag == "img" and name == "src":
+            # Only inline images: a remote src would make the browser (or the PDF renderer) fetch a URL.
+            return bool(_DATA_IMAGE.match(value))
+        if tag == "a" and name == "href":
+            return not value.strip().lower().startswith("data:")
+        return True
+    return False
+
+
+def clean_untrusted_html(html: Any) -> str:
+    """Sanitize HTML from a notebook cell or output: disallowed markup is escaped, never executed."""
+    text = html.decode() if isinstance(html, bytes) else str(html)
+    return bleach.clean(
+        text,
+        tags=_TAGS,
+        attributes=_allow_attribute,
+        protocols={"http", "https", "mailto", "data"},
+        css_sanitizer=_CSS,
+        strip_comments=True,
+    )
+
+
+def strip_active_content(html: str) -> str:
+    """Remove script-capable elements, event handlers and javascript: URLs from a finished document."""
+    soup = BeautifulSoup(html, features="html.parser")
+    for element in soup.find_all(_ACTIVE_TAGS):
+        element.decompose()
+    for element in soup.find_all("img"):
+        if not element.get("src"):
+            element.decompose()  # its src was unsafe and removed; a broken image says nothing useful
+    for element in soup.find_all(True):
+        for attr in list(element.attrs):
+            value = element.attrs[attr]
+            lowered = attr.lower()
+            if lowered.startswith("on") or lowered == "srcdoc":
+                del element.attrs[attr]
+            elif lowered in _URL_ATTRS and isinstance(value, str):
+                if re.sub(r"[\s\x00-\x1f]", "", value).lower().startswith(("javascript:", "vbscript:")):
+                    del element.attrs[attr]
+    return str(soup)
+
+
+class DropResultOutputs(Preprocessor):
+    """Remove the output that carries the component's JSON result; the page shows it in other ways."""
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int) -> Any:
+        if cell.get("cell_type") == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if RESULT_MIME not in o.get("data", {})]
+        return cell, resources
+
+
+# Settings shared with the PDF exporter: hide code, sanitize untrusted output, use our allowlist.
+EXPORTER_SETTINGS: dict[str, Any] = {
+    "exclude_input": True,
+    "exclude_input_prompt": True,
+    "exclude_output_prompt": True,
+    "exclude_anchor_links": True,
+    "sanitize_html": True,
+    # Not `embed_images`: it inlines files named by Markdown image links, and an answer in a Markdown
+    # output could name a local file. Output images (png/jpeg) are always inlined as data: URIs anyway.
+    "embed_images": False,
+    "filters": {"clean_html": clean_untrusted_html},
+}
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _exporter() -> HTMLExporter:
+    # Building an exporter loads templates and CSS (slow); one per process is enough.
+    exporter = HTMLExporter(template_name="basic", **EXPORTER_SETTINGS)
+    exporter.register_preprocessor(DropResultOutputs, enabled=True)
+    return exporter
+
+
+def render_component_html(nb: NotebookNode) -> str:
+    """Render an executed component notebook as a sanitized HTML fragment (no code, no result JSON).
+
+    Args:
+        nb: The executed notebook; it is not modified.
+
+    Returns:
+        A body fragment without `<script>` elements or event-handler attributes.
+    """
+    # The exporter registers per-call filters on shared state, so calls are serialised.
+    with _lock:
+        body, _ = _exporter().from_notebook_node(nb)
+    return strip_active_content(body)
