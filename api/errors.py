@@ -25,9 +25,9 @@ def import_error(exc: ImportValidationError) -> HTTPException:
 def json_import_error(exc: ValidationError) -> HTTPException:
     issues = []
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        # loc looks like ("responses", 3, "answers", "nps"): report row 3, field nps
+        loc = list(err["loc"])
+        # loc looks like ("responses", 3, "answers", "nps"): report row 3 (an int, like validate_records'), field nps
         row = loc[1] if len(loc) > 1 and loc[0] == "responses" else "-"
-        field = loc[-1] if len(loc) > 2 else (loc[0] if loc else "body")
+        field = str(loc[-1]) if len(loc) > 2 else (str(loc[0]) if loc else "body")
         issues.append(ImportIssue(row, field, err["msg"]))
     return import_error(ImportValidationError(issues))

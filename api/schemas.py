@@ -79,7 +79,7 @@ class ReportStatusPublic(BaseModel):
     report_id: uuid.UUID
     survey_id: uuid.UUID
     status: str
-    progress: float = Field(description="Share of notebook cells executed over all components, 0..1")
+    progress: float = Field(description="Mean over components of the share of cells executed, 0..1")
     error: str | None
     failed_components: list[str]
     components: list[ComponentStatusPublic]

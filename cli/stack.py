@@ -52,6 +52,7 @@ def temporal_binary() -> str:
 @dataclass
 class Stack:
     settings: Settings
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for the children (WORKBENCH_*)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -63,7 +64,7 @@ class Stack:
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=os.environ.copy(), start_new_session=True)
+                                   env={**os.environ, **self.env}, start_new_session=True)
         self.processes[name] = process
         return process
 
@@ -82,8 +83,8 @@ class Stack:
         wait_until(lambda: port_open(address), 60, "the Temporal dev server", process)
         return True
 
-    def start_worker(self) -> subprocess.Popen:
-        return self._spawn("worker", [sys.executable, "-m", "workers.worker"])
+    def start_worker(self, name: str = "worker") -> subprocess.Popen:
+        return self._spawn(name, [sys.executable, "-m", "workers.worker"])
 
     def start_api(self) -> subprocess.Popen:
         process = self._spawn("api", [
@@ -103,9 +104,10 @@ class Stack:
 
     def stop(self, timeout: float = 40) -> None:
         """SIGTERM every child (API and worker first, Temporal last), then SIGKILL what is left."""
-        for name in ("api", "worker", "temporal"):
-            process = self.processes.get(name)
-            if process is not None and process.poll() is None:
+        order = sorted(self.processes, key=lambda name: {"api": 0, "temporal": 2}.get(name, 1))
+        for name in order:
+            process = self.processes[name]
+            if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
                     process.wait(timeout)

@@ -48,14 +48,20 @@ def _component_status(c: ReportComponent) -> dict:
     }
 
 
+def component_progress(c: ReportComponent) -> float:
+    if c.status in (ComponentStatus.COMPLETED, ComponentStatus.FAILED):
+        return 1.0
+    return c.cells_done / c.cells_total if c.cells_total else 0.0
+
+
 def status_of(report: Report) -> ReportStatusPublic:
-    total = sum(max(c.cells_total, 1) for c in report.components) or 1
-    done = sum(c.cells_total if c.status in (ComponentStatus.COMPLETED, ComponentStatus.FAILED) else c.cells_done
-               for c in report.components)
+    # Each component weighs the same, so progress never goes back when a component learns its cell count.
+    shares = [component_progress(c) for c in report.components]
+    done = sum(shares) / len(shares) if shares else 0.0
     finished = ReportStatus(report.status).finished
     return ReportStatusPublic(
         report_id=report.id, survey_id=report.survey_id, status=report.status,
-        progress=1.0 if finished else round(min(done / total, 1.0), 4), error=report.error,
+        progress=1.0 if finished else round(min(done, 1.0), 4), error=report.error,
         failed_components=[c.component_type for c in report.components if c.status == ComponentStatus.FAILED],
         components=[ComponentStatusPublic(**_component_status(c)) for c in report.components],
         created_at=report.created_at, started_at=report.started_at, completed_at=report.completed_at,

@@ -1,0 +1,57 @@
+"""The whole stack as processes (Temporal dev server, worker, API) on free ports in a temporary folder."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cli.stack import Stack
+from workbench.config import Settings
+from workbench.storage.migrate import upgrade
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+StackFactory = Callable[..., tuple[Stack, httpx.Client]]
+
+
+@pytest.fixture
+def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
+    stacks: list[Stack] = []
+    clients: list[httpx.Client] = []
+
+    def start(start_worker: bool = True, **overrides: str) -> tuple[Stack, httpx.Client]:
+        env = {
+            "WORKBENCH_DATA_DIR": str(tmp_path / "data"),
+            "WORKBENCH_API_PORT": str(free_port()),
+            "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "WORKBENCH_TEMPORAL_UI_PORT": str(free_port()),
+            "WORKBENCH_ENVIRONMENT": "test",
+            **{f"WORKBENCH_{k.upper()}": v for k, v in overrides.items()},
+        }
+        settings = Settings(**{k.removeprefix("WORKBENCH_").lower(): v for k, v in env.items()})
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.effective_database_url)
+        stack = Stack(settings, env=env)
+        stacks.append(stack)
+        stack.start_temporal()
+        if start_worker:
+            stack.start_worker()
+        stack.start_api()
+        client = httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=120)
+        clients.append(client)
+        return stack, client
+
+    yield start
+    for client in clients:
+        client.close()
+    for stack in stacks:
+        stack.stop()

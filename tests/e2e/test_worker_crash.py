@@ -1,0 +1,81 @@
+"""Fault: SIGKILL the worker while a notebook runs; a new worker finishes the report, nothing is duplicated
+and no kernel is left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+
+import psutil
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import SAMPLE_PATH
+from tests.e2e.test_report_e2e import wait_finished
+from tests.integration.test_report_run import broken_notebooks
+from workbench.storage.db import make_engine, make_sessionmaker
+from workbench.storage.models import ReportComponent
+
+pytestmark = pytest.mark.e2e
+
+
+def kernels_of(pid: int) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [p for p in children if "ipykernel" in " ".join(p.cmdline())]
+
+
+def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_killed_worker_is_replaced_and_the_report_completes(start_stack, tmp_path) -> None:
+    # themes sleeps in a cell long enough for the kill to land mid-notebook
+    notebooks = broken_notebooks(tmp_path, "themes", "import time\ntime.sleep(6)")
+    stack, client = start_stack(notebooks_dir=str(notebooks), heartbeat_timeout_seconds="3")
+    data = json.loads(SAMPLE_PATH.read_text())
+    survey_id = client.post("/api/v1/surveys", json={k: v for k, v in data["survey"].items() if k != "id"}).json()["id"]
+    assert client.post(f"/api/v1/surveys/{survey_id}/responses",
+                       json={"responses": data["responses"][:300]}).status_code == 201
+    queued = client.post("/api/v1/reports", json={"survey_id": survey_id}).json()
+
+    def themes_sleeping() -> bool:
+        status = client.get(queued["status_url"]).json()
+        themes = next(c for c in status["components"] if c["name"] == "themes")
+        return themes["status"] == "running" and themes["cells_done"] >= 3
+
+    wait_for(themes_sleeping, 90, "the themes notebook to reach its sleeping cell")
+    worker = stack.processes["worker"]
+    kernels = wait_for(lambda: kernels_of(worker.pid), 10, "a kernel process of the worker")
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    # orphaned kernels notice their parent is gone (ipykernel's parent poller) and exit
+    gone, alive = psutil.wait_procs(kernels, timeout=20)
+    assert not alive, f"kernels left behind: {[p.pid for p in alive]}"
+
+    replacement = stack.start_worker("worker2")
+    final = wait_finished(client, queued["status_url"], timeout=180)[-1]
+    assert final["status"] == "completed", final
+    themes = next(c for c in final["components"] if c["name"] == "themes")
+    assert themes["attempts"] >= 2  # the killed attempt and the one that finished
+
+    sessions = make_sessionmaker(make_engine(stack.settings.effective_database_url))
+    with sessions() as session:
+        counts = dict(session.execute(
+            select(ReportComponent.component_type, func.count())
+            .where(ReportComponent.report_id == uuid.UUID(queued["report_id"]))
+            .group_by(ReportComponent.component_type)).all())
+    assert counts == {"basic_stats": 1, "sentiment": 1, "themes": 1, "visualizations": 1}
+    # every kernel the replacement started was shut down with its component
+    wait_for(lambda: not kernels_of(replacement.pid), 15, "the replacement worker's kernels to stop")
