@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from temporalio.client import Client
 
 from workbench.config import Settings
 from workbench.storage.models import DEFAULT_ORGANIZATION_ID
@@ -23,10 +22,6 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-async def get_temporal(request: Request) -> Client:
-    return await request.app.state.temporal.client()
-
-
 def get_organization_id() -> uuid.UUID:
     # Until API keys land every caller acts for the default organization; routes already scope by it.
     return DEFAULT_ORGANIZATION_ID
@@ -34,5 +29,4 @@ def get_organization_id() -> uuid.UUID:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
 OrganizationDep = Annotated[uuid.UUID, Depends(get_organization_id)]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from api.deps import OrganizationDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import OrganizationDep, SessionDep, SettingsDep
 from api.schemas import (
     ComponentPublic,
     ComponentStatusPublic,
@@ -83,7 +83,7 @@ def still_running(report: Report) -> JSONResponse:
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 async def create_report(
-    body: ReportCreate, session: SessionDep, org: OrganizationDep, settings: SettingsDep, temporal: TemporalDep,
+    body: ReportCreate, session: SessionDep, org: OrganizationDep, settings: SettingsDep, request: Request,
     response: Response,
 ) -> ReportAccepted:
     """Queue a report run: validates now (422), runs on the workers, answers 202 with the status URL."""
@@ -98,7 +98,9 @@ async def create_report(
     names = list(report.component_names)
     session.commit()
     try:
-        await start_report(temporal, settings, str(report.id), names)
+        # Connect only now: a bad request gets its 4xx even while Temporal is down.
+        client = await request.app.state.temporal.client()
+        await start_report(client, settings, str(report.id), names)
     except Exception as exc:
         store.set_report_status(session, report_id=report.id, status=ReportStatus.FAILED,
                                 error=f"could not start the run: {exc}")

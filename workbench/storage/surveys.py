@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -86,8 +87,9 @@ def build_snapshot(session: Session, *, survey: Survey) -> Snapshot:
         "responses": [
             {
                 "respondent_id": r.respondent_id,
-                "started_at": r.started_at,
-                "completed_at": r.completed_at,
+                # PostgreSQL answers in the session's time zone: the snapshot promises UTC
+                "started_at": r.started_at.astimezone(UTC),
+                "completed_at": r.completed_at.astimezone(UTC) if r.completed_at is not None else None,
                 "answers": r.answers,
             }
             for r in session.scalars(stmt)

@@ -50,6 +50,7 @@ def parse_responses_csv(
     definition: SurveyDefinition, text: str, existing_respondents: set[str] | None = None
 ) -> list[ResponseRecord]:
     """Parse and validate a CSV import; raise ImportValidationError naming rows and fields."""
+    text = text.removeprefix("\ufeff")  # a BOM left by a plain UTF-8 decode would corrupt the first column name
     if not text.strip():
         raise ImportValidationError([ImportIssue(1, "body", "the CSV is empty")])
     try:
@@ -89,9 +90,11 @@ def parse_responses_csv(
                     answers[name] = _cell(question.type, raw)
             except ValueError as exc:
                 issues.append(ImportIssue(number, name, str(exc)))
-        if meta.get("started_at") is None and not any(i.row == number for i in issues):
+        failed = {i.field for i in issues if i.row == number}
+        if meta.get("started_at") is None and "started_at" not in failed:
             issues.append(ImportIssue(number, "started_at", "is required"))
-            continue
+        if failed or meta.get("started_at") is None:
+            continue  # already reported; building the record would only repeat the issue
         try:
             records.append(ResponseRecord(**meta, answers=answers))
             numbers.append(number)

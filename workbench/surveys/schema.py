@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 QUESTION_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MULTI_CHOICE_SEPARATOR = "|"
@@ -44,7 +44,8 @@ class Question(BaseModel):
     key: Annotated[str, Field(description="Stable identifier, lower snake case; answers are keyed by it")]
     type: QuestionType
     text: Annotated[str, Field(min_length=1, max_length=2000)]
-    options: list[str] | None = None
+    # validate_default: the options check must also run when `options` is left out (it names this field)
+    options: Annotated[list[str] | None, Field(validate_default=True)] = None
     required: bool = False
 
     @field_validator("key")
@@ -54,18 +55,22 @@ class Question(BaseModel):
             raise ValueError("must be lower snake case: a letter, then letters, digits or '_' (max 63)")
         return key
 
-    @model_validator(mode="after")
-    def _options_match_type(self) -> Question:
-        if self.type in CHOICE_TYPES:
-            if not self.options:
-                raise ValueError(f"a {self.type} question needs a non-empty 'options' list")
-            if len(set(self.options)) != len(self.options):
+    @field_validator("options")
+    @classmethod
+    def _options_match_type(cls, options: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        qtype = info.data.get("type")
+        if qtype is None:  # the type itself is invalid and reported as such
+            return options
+        if qtype in CHOICE_TYPES:
+            if not options:
+                raise ValueError(f"a {qtype} question needs a non-empty 'options' list")
+            if len(set(options)) != len(options):
                 raise ValueError("'options' must be distinct")
-            if any(not o.strip() or MULTI_CHOICE_SEPARATOR in o for o in self.options):
+            if any(not o.strip() or MULTI_CHOICE_SEPARATOR in o for o in options):
                 raise ValueError(f"options must be non-blank and must not contain '{MULTI_CHOICE_SEPARATOR}'")
-        elif self.options is not None:
-            raise ValueError(f"a {self.type} question takes no 'options'")
-        return self
+        elif options is not None:
+            raise ValueError(f"a {qtype} question takes no 'options'")
+        return options
 
 
 class SurveyDefinition(BaseModel):
@@ -77,14 +82,15 @@ class SurveyDefinition(BaseModel):
     description: str = ""
     questions: Annotated[list[Question], Field(min_length=1)]
 
-    @model_validator(mode="after")
-    def _unique_keys(self) -> SurveyDefinition:
+    @field_validator("questions")
+    @classmethod
+    def _unique_keys(cls, questions: list[Question]) -> list[Question]:
         seen: set[str] = set()
-        for q in self.questions:
+        for q in questions:
             if q.key in seen:
                 raise ValueError(f"duplicate question key '{q.key}'")
             seen.add(q.key)
-        return self
+        return questions
 
     def question(self, key: str) -> Question | None:
         return next((q for q in self.questions if q.key == key), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -45,7 +46,8 @@ def normalize_answer(qtype: QuestionType, options: list[str] | None, value: Any)
         return None
     if qtype in SCALE_BOUNDS:
         low, high = SCALE_BOUNDS[qtype]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
             raise ValueError(f"must be a whole number from {low} to {high}, got {value!r}")
         if not low <= value <= high:
             raise ValueError(f"must be from {low} to {high}, got {value!r}")
@@ -95,8 +97,9 @@ def validate_record(definition: SurveyDefinition, record: ResponseRecord, row: i
             record.completed_at = record.completed_at.replace(tzinfo=UTC)
         if record.completed_at < record.started_at:
             issues.append(ImportIssue(row, "completed_at", "is before started_at"))
+        invalid = {i.field for i in issues}  # an invalid answer is reported as such, not also as missing
         for q in definition.questions:
-            if q.required and q.key not in answers:
+            if q.required and q.key not in answers and q.key not in invalid:
                 issues.append(ImportIssue(row, q.key, "is required in a completed response"))
     record.answers = answers
     return issues
