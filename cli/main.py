@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -126,8 +125,7 @@ def survey_import(
         survey = store.create_survey(session, organization_id=DEFAULT_ORGANIZATION_ID, definition=definition)
         if records:
             store.add_responses(session, survey_id=survey.id, records=records)
-    console.print(f"survey {survey.id} '{definition.title}': {len(records)} responses imported")
-    print(survey.id) if not sys.stdout.isatty() else None
+    console.print(f"survey {survey.id} '{definition.title}': {len(records)} responses imported", highlight=False)
 
 
 @survey_app.command("list")

@@ -46,7 +46,12 @@ def get_report(session: Session, *, report_id: uuid.UUID, organization_id: uuid.
 
 
 def list_reports(
-    session: Session, *, organization_id: uuid.UUID, survey_id: uuid.UUID | None = None, limit: int = 50, offset: int = 0
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    survey_id: uuid.UUID | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[Report]:
     stmt = select(Report).where(Report.organization_id == organization_id)
     if survey_id is not None:

@@ -1,0 +1,75 @@
+"""The `workbench` CLI: clear messages instead of tracebacks, nothing written on bad input."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.conftest import SAMPLE_PATH
+from workbench.config import get_settings
+from workbench.storage import reports
+from workbench.storage import surveys as store
+from workbench.storage.db import make_engine, make_sessionmaker
+from workbench.storage.models import DEFAULT_ORGANIZATION_ID
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, sqlite_url: str, tmp_path: Path) -> str:
+    monkeypatch.setenv("WORKBENCH_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WORKBENCH_TEMPORAL_ADDRESS", "127.0.0.1:1")  # nothing listens there
+    get_settings.cache_clear()
+    yield sqlite_url
+    get_settings.cache_clear()
+
+
+def surveys(url: str) -> list:
+    with make_sessionmaker(make_engine(url))() as session:
+        return [(s.title, store.count_responses(session, survey_id=s.id)[0])
+                for s in store.list_surveys(session, organization_id=DEFAULT_ORGANIZATION_ID)]
+
+
+def test_imports_the_sample_snapshot_file(cli_env: str) -> None:
+    result = CliRunner().invoke(app, ["survey", "import", str(SAMPLE_PATH)])
+    assert result.exit_code == 0, result.output
+    assert "2000 responses imported" in result.output
+    assert surveys(cli_env) == [("Acme Cloud customer feedback 2026", 2000)]
+
+
+def test_bad_responses_file_is_a_message_and_writes_nothing(cli_env: str, tmp_path: Path) -> None:
+    definition = tmp_path / "survey.json"
+    definition.write_text(json.dumps({"title": "T", "questions": [{"key": "nps", "type": "nps", "text": "?"}]}))
+    responses = tmp_path / "responses.csv"
+    responses.write_text("respondent_id,started_at,nps\nr1,2026-01-01T00:00:00Z,9\nr2,2026-01-01T00:00:00Z,11\n")
+    result = CliRunner().invoke(app, ["survey", "import", str(definition), "--responses", str(responses)])
+    assert result.exit_code == 2
+    assert "row 3, field 'nps'" in result.output and "Traceback" not in result.output
+    assert surveys(cli_env) == []
+
+
+def test_report_for_an_unknown_survey_is_a_message(cli_env: str) -> None:
+    result = CliRunner().invoke(app, ["report", "generate", str(uuid.uuid4())])
+    assert result.exit_code == 2 and "not found" in result.output and "Traceback" not in result.output
+
+
+def test_report_while_temporal_is_down_is_a_message_and_marks_the_report_failed(cli_env: str) -> None:
+    CliRunner().invoke(app, ["survey", "import", str(SAMPLE_PATH)])
+    with make_sessionmaker(make_engine(cli_env))() as session:
+        [survey] = store.list_surveys(session, organization_id=DEFAULT_ORGANIZATION_ID)
+    result = CliRunner().invoke(app, ["report", "generate", str(survey.id), "-c", "basic_stats"])
+    assert result.exit_code == 2 and "could not reach Temporal" in result.output
+    with make_sessionmaker(make_engine(cli_env))() as session:
+        [report] = reports.list_reports(session, organization_id=DEFAULT_ORGANIZATION_ID)
+    assert report.status == "failed" and "could not start the run" in report.error
+    status = CliRunner().invoke(app, ["report", "status", str(report.id)])
+    assert status.exit_code == 0 and "failed" in status.output
+
+
+def test_status_of_an_unknown_report_is_a_message(cli_env: str) -> None:
+    result = CliRunner().invoke(app, ["report", "status", str(uuid.uuid4())])
+    assert result.exit_code == 2 and "not found" in result.output
