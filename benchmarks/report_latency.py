@@ -1,0 +1,217 @@
+"""Report latency: Workbench end to end through the API vs. running the notebooks by hand.
+
+    .venv/bin/python -m benchmarks.report_latency [--runs N] [--baseline-runs N] [--survey FILE]
+
+See benchmarks/README.md for what is measured and the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from workbench.config import REPO_ROOT
+
+NOTEBOOKS = ["basic_stats", "sentiment", "themes", "visualizations"]
+FINISHED = {"completed", "partial", "failed"}
+TARGET_RATIO = 0.6
+POLL_SECONDS = 0.05
+REPORT_TIMEOUT_SECONDS = 1800.0
+BIN = Path(sys.executable).parent  # papermill and jupyter live next to this interpreter
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free TCP ports; all sockets stay open until every port is picked so none repeats."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def configure_environment(data_dir: Path) -> None:
+    """Point every WORKBENCH_* setting the stack uses at the temp dir and free ports.
+
+    Must run before `Settings()` is built and before any child is spawned: children inherit os.environ.
+    """
+    api_port, temporal_port, ui_port = free_ports(3)
+    os.environ.pop("WORKBENCH_DATABASE_URL", None)  # default SQLite inside data_dir
+    os.environ.update({
+        "WORKBENCH_DATA_DIR": str(data_dir),
+        "WORKBENCH_API_HOST": "127.0.0.1",
+        "WORKBENCH_API_PORT": str(api_port),
+        "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port),
+        "WORKBENCH_TASK_QUEUE": f"benchmark-{os.getpid()}",
+    })
+
+
+def import_survey(client: httpx.Client, survey_path: Path) -> str:
+    """Create the survey and its responses through the API (not timed); returns the survey id."""
+    data = json.loads(survey_path.read_text())
+    created = client.post("/api/v1/surveys", json={k: v for k, v in data["survey"].items() if k != "id"})
+    created.raise_for_status()
+    survey_id: str = created.json()["id"]
+    client.post(f"/api/v1/surveys/{survey_id}/responses", json={"responses": data["responses"]}).raise_for_status()
+    return survey_id
+
+
+def timed_report(client: httpx.Client, survey_id: str) -> float:
+    """Seconds from POST /api/v1/reports until the rendered report page has been received."""
+    start = time.perf_counter()
+    queued = client.post("/api/v1/reports", json={"survey_id": survey_id})
+    queued.raise_for_status()
+    report_id = queued.json()["report_id"]
+    while True:
+        status = client.get(f"/api/v1/reports/{report_id}/status")
+        status.raise_for_status()
+        body = status.json()
+        if body["status"] in FINISHED:
+            break
+        if time.perf_counter() - start > REPORT_TIMEOUT_SECONDS:
+            raise TimeoutError(f"report {report_id} still {body['status']} after {REPORT_TIMEOUT_SECONDS:.0f} s")
+        time.sleep(POLL_SECONDS)
+    page = client.get(f"/reports/{report_id}")
+    page.raise_for_status()
+    elapsed = time.perf_counter() - start
+    # A failed or partial report is faster but not a report; timing it would flatter us.
+    if body["status"] != "completed":
+        raise RuntimeError(f"report {report_id} ended {body['status']}: {body.get('error')} "
+                           f"(failed: {body.get('failed_components')})")
+    return elapsed
+
+
+def measure_workbench(survey: Path, runs: int, workdir: Path) -> tuple[float, list[float]]:
+    """(first run, the `runs` runs after it) through a fresh embedded stack."""
+    configure_environment(workdir / "data")
+    # Imported only now so nothing reads the settings before the environment is set.
+    from cli.stack import Stack
+    from workbench.config import Settings
+    from workbench.kernelspec import install_kernelspec, is_installed
+    from workbench.storage.migrate import upgrade
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not is_installed():
+        install_kernelspec()
+    upgrade(settings.effective_database_url)
+    stack = Stack(settings)
+    try:
+        if not stack.start_temporal():
+            raise RuntimeError(f"something already listens on {settings.temporal_address}")
+        stack.start_worker()
+        stack.start_api()
+        with httpx.Client(base_url=settings.base_url, timeout=120) as client:
+            survey_id = import_survey(client, survey)
+            first = timed_report(client, survey_id)
+            print(f"  workbench first run: {first:.2f} s", file=sys.stderr)
+            times = []
+            for i in range(runs):
+                times.append(timed_report(client, survey_id))
+                print(f"  workbench run {i + 1}/{runs}: {times[-1]:.2f} s", file=sys.stderr)
+        return first, times
+    except BaseException:
+        dump_logs(stack.log_dir)
+        raise
+    finally:
+        stack.stop()
+
+
+def dump_logs(log_dir: Path, lines: int = 20) -> None:
+    """The temp dir is deleted on exit, so show the tail of each child's log now."""
+    for log in sorted(log_dir.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"--- {log.name} (last {len(tail)} lines)", *tail, sep="\n", file=sys.stderr)
+
+
+def run(argv: list[str], cwd: Path) -> None:
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr[-3000:]}")
+
+
+def baseline_once(survey: Path, workdir: Path) -> float:
+    """What a user does by hand: write the snapshot, then papermill + nbconvert each notebook in turn."""
+    workdir.mkdir(parents=True)
+    out = workdir / "out"
+    out.mkdir()
+    start = time.perf_counter()
+    snapshot = workdir / "snapshot.json"
+    shutil.copyfile(survey, snapshot)  # the input is already snapshot-shaped: {"survey": ..., "responses": ...}
+    for name in NOTEBOOKS:
+        executed = out / f"{name}.ipynb"
+        run([str(BIN / "papermill"), str(REPO_ROOT / "notebooks" / f"{name}.ipynb"), str(executed),
+             "-p", "snapshot_path", str(snapshot.resolve()), "-k", "workbench", "--cwd", str(workdir)], workdir)
+        run([str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(executed)], workdir)
+    return time.perf_counter() - start
+
+
+def measure_baseline(survey: Path, runs: int, workdir: Path) -> list[float]:
+    times = []
+    for i in range(runs):
+        times.append(baseline_once(survey, workdir / f"run{i}"))
+        print(f"  baseline run {i + 1}/{runs}: {times[-1]:.2f} s", file=sys.stderr)
+    return times
+
+
+def table(first: float, workbench: list[float], baseline: list[float]) -> str:
+    wb, base = statistics.median(workbench), statistics.median(baseline)
+    ratio = wb / base
+    rows = [
+        ("measurement", "seconds", "min", "max"),
+        ("workbench, first run", f"{first:.2f}", "", ""),
+        (f"workbench, median of {len(workbench)}", f"{wb:.2f}", f"{min(workbench):.2f}", f"{max(workbench):.2f}"),
+        (f"baseline, median of {len(baseline)}", f"{base:.2f}", f"{min(baseline):.2f}", f"{max(baseline):.2f}"),
+        ("ratio workbench/baseline", f"{ratio:.2f}", "", ""),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join([row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
+             .rstrip() for row in rows]
+    lines.append(f"target: ratio <= {TARGET_RATIO:.2f} -> {'met' if ratio <= TARGET_RATIO else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="timed Workbench runs after the first (default 3)")
+    parser.add_argument("--baseline-runs", type=int, default=None, help="baseline runs (default: --runs)")
+    parser.add_argument("--survey", type=Path, default=REPO_ROOT / "notebooks" / "data" / "sample_survey.json",
+                        help="snapshot-shaped survey JSON ({'survey': ..., 'responses': [...]})")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or (args.baseline_runs is not None and args.baseline_runs < 1):
+        parser.error("run counts must be at least 1")
+    survey: Path = args.survey.resolve()
+    if not survey.is_file():
+        parser.error(f"no survey file at {survey}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
+            print("measuring Workbench through the API...", file=sys.stderr)
+            first, workbench = measure_workbench(survey, args.runs, Path(tmp) / "workbench")
+            # After the stack is stopped, so its idle processes do not compete with the baseline.
+            print("measuring the baseline (papermill + nbconvert)...", file=sys.stderr)
+            baseline = measure_baseline(survey, args.baseline_runs or args.runs, Path(tmp) / "baseline")
+    except (RuntimeError, TimeoutError, OSError, httpx.HTTPError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"survey: {survey.name}; cores: {os.cpu_count()} (usable by this process: {affinity})")
+    print(table(first, workbench, baseline))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
