@@ -7,6 +7,8 @@ started and shut down by nbclient for every run, whatever happens (success, erro
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +115,14 @@ def run_notebook(
     anything else (e.g. missing file) propagates. The executed notebook is returned even on failure.
     """
     error: Exception | None = None
-    try:
-        nb = papermill.execute_notebook(
+    caller = contextvars.copy_context()
+
+    def cell_done(done: int, total: int) -> None:
+        if on_cell is not None:
+            caller.run(on_cell, done, total)  # the caller's context (e.g. Temporal's activity context)
+
+    def execute() -> NotebookNode:
+        return papermill.execute_notebook(
             str(input_path),
             str(output_path),
             parameters=parameters,
@@ -124,9 +132,11 @@ def run_notebook(
             start_timeout=start_timeout,
             execution_timeout=cell_timeout,
             resources={"metadata": {"path": str(cwd)}},
-            on_cell=on_cell,
+            on_cell=cell_done,
         )
-        return NotebookRun(nb, None)
+
+    try:
+        return NotebookRun(_in_fresh_context(execute), None)
     except PapermillExecutionError as exc:
         error = NotebookError(
             f"cell {exc.cell_index} raised {exc.ename}: {exc.evalue}",
@@ -147,6 +157,22 @@ def run_notebook(
             if error.ename != "CellTimeoutError":
                 error.args = (f"cell {marked} raised {error.ename}: {error.evalue}",)
     return NotebookRun(saved, error)
+
+
+def _in_fresh_context(func: Callable[[], NotebookNode]) -> NotebookNode:
+    """Run `func` in an empty context and close the event loops it left there.
+
+    jupyter_core keeps "this thread's" event loop in a context variable; threads that inherit a copied context
+    (Temporal runs sync activities that way) would otherwise share one loop and collide when they run at once.
+    """
+    context = contextvars.Context()
+    try:
+        return context.run(func)
+    finally:
+        for value in context.values():
+            if isinstance(value, asyncio.AbstractEventLoop) and not value.is_running() and not value.is_closed():
+                value.close()
+        asyncio.set_event_loop(None)
 
 
 def _failed_cell(nb: NotebookNode) -> int | None:

@@ -75,3 +75,24 @@ def test_a_missing_notebook_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         run(tmp_path, tmp_path / "missing.ipynb")
     assert os.path.exists(tmp_path / "out.ipynb") is False
+
+
+def test_parallel_runs_from_threads_sharing_a_context_do_not_collide(tmp_path: Path) -> None:
+    """Temporal runs sync activities in pool threads with a copy of one context: runs must stay independent."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    nb = write_notebook(tmp_path / "nb.ipynb", "import time\ntime.sleep(0.5)\nprint(x)")
+    run(tmp_path, nb)  # leaves jupyter_core state in this thread's context, as an earlier activity would
+    shared = contextvars.copy_context()
+
+    def one(i: int):  # type: ignore[no-untyped-def]
+        folder = tmp_path / f"run{i}"
+        folder.mkdir()
+        return shared.copy().run(run, folder, nb, {"x": i})
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(one, range(3)))
+    assert [r.error for r in results] == [None, None, None]
+    assert [r.notebook.cells[-1].outputs[0].text.strip() for r in results] == ["0", "1", "2"]
+    assert kernel_children() == []
