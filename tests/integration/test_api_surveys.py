@@ -542,3 +542,19 @@ def test_failed_component_without_notebook_is_404_not_202(client: TestClient, db
     assert r.status_code == 200 and r.json()["error"] == {"message": "kernel died"}
     body = client.get(f"/api/v1/reports/{report_id}").json()
     assert body["status"] == "failed" and body["failed_components"] == ["basic_stats"]
+
+
+def test_pdf_without_a_browser_is_503_naming_the_fix(offline_settings: Settings) -> None:
+    settings = offline_settings.model_copy(update={"chromium_path": "/nonexistent/chromium"})
+    with TestClient(create_app(settings)) as client:
+        engine = make_engine(settings.effective_database_url)
+        db = make_sessionmaker(engine)
+        report_id = queued_report(db, survey_with_responses(client))
+        notebook = nbformat.writes(nbformat.v4.new_notebook(metadata={"kernelspec": {
+            "name": "workbench", "display_name": "Workbench", "language": "python"}}))
+        complete(db, report_id, {"response_count": 1, "completed_count": 1, "completion_rate": 1.0,
+                                 "questions": {}}, notebook)
+        r = client.get(f"/api/v1/reports/{report_id}/pdf")
+        engine.dispose()
+    assert r.status_code == 503
+    assert "apt-get install chromium" in r.json()["detail"] and "/nonexistent/chromium" in r.json()["detail"]

@@ -91,5 +91,8 @@ def test_find_chromium(tmp_path: os.PathLike) -> None:
     assert find_chromium(fake, fallback=False) is None  # not executable
     os.chmod(fake, 0o755)
     assert find_chromium(fake, fallback=False) == fake
+    # a configured but wrong path is reported, not silently replaced; unconfigured finds the system one
+    assert find_chromium("/nonexistent/chromium") is None
     if os.path.exists(CHROMIUM):
-        assert find_chromium("/nonexistent/chromium") == CHROMIUM
+        assert find_chromium(None) == CHROMIUM
+        assert find_chromium("/nonexistent/chromium", fallback=True) == CHROMIUM

@@ -39,8 +39,13 @@ class ChromiumUnavailable(RuntimeError):
     """No usable Chromium to print the PDF with."""
 
 
-def find_chromium(configured: str | None, *, fallback: bool = True) -> str | None:
-    """Return the configured browser if executable, else (with `fallback`) a system Chromium, else None."""
+def find_chromium(configured: str | None, *, fallback: bool | None = None) -> str | None:
+    """Return the configured browser if executable, else (with `fallback`) a system Chromium, else None.
+
+    `fallback` defaults to "only when nothing is configured": a configured path that is wrong is reported,
+    not silently replaced by another browser."""
+    if fallback is None:
+        fallback = not configured
     candidates = [configured] if configured else []
     if fallback:
         candidates += list(_FALLBACKS)
@@ -154,15 +159,15 @@ def render_report_pdf(
     sections: list[tuple[str, NotebookNode]],
     chromium_path: str | None,
     *,
-    fallback: bool = True,
+    fallback: bool | None = None,
 ) -> bytes:
     """Render the report's component notebooks as one PDF.
 
     Args:
         title: Report title, printed at the top.
         sections: (section title, executed notebook) in page order; the notebooks are not modified.
-        chromium_path: Configured browser binary; if unusable, a system Chromium is used when `fallback`.
-        fallback: Look for a system Chromium when `chromium_path` is missing or not executable.
+        chromium_path: Configured browser binary; None looks for a system Chromium.
+        fallback: Also look for a system Chromium when `chromium_path` is unusable (default: only when None).
 
     Raises:
         ChromiumUnavailable: No browser was found or it would not start.
