@@ -124,3 +124,18 @@ def test_error_output_renders_without_ansi_codes() -> None:
 def test_remote_images_and_data_links_dropped() -> None:
     cleaned = clean_untrusted_html("<img src='https://tracker.example/p.png'><a href='data:text/html,x'>y</a>")
     assert "tracker.example" not in cleaned and "data:text/html" not in cleaned
+
+
+def test_dataframe_style_blocks_are_dropped_not_shown_as_text() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"answer": ['<script>alert("x")</script>', "fine"]})
+    nb = new_notebook(metadata={"kernelspec": {"name": "workbench", "display_name": "W", "language": "python"}})
+    cell = new_code_cell("frame")
+    cell.outputs = [new_output("execute_result", data={"text/html": frame._repr_html_(), "text/plain": "frame"},
+                               execution_count=1)]
+    nb.cells = [cell]
+    html = render_component_html(nb)
+    assert "<table" in html and "<td>fine</td>" in html
+    assert "dataframe tbody" not in html and "&lt;style" not in html
+    assert "&lt;script&gt;" in html and "<script" not in html

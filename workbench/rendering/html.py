@@ -58,6 +58,12 @@ def _allow_attribute(tag: str, name: str, value: str) -> bool:
 def clean_untrusted_html(html: Any) -> str:
     """Sanitize HTML from a notebook cell or output: disallowed markup is escaped, never executed."""
     text = html.decode() if isinstance(html, bytes) else str(html)
+    if "<style" in text.lower():
+        # pandas puts a <style scoped> block before every DataFrame; escaped, it would show as text.
+        soup = BeautifulSoup(text, features="html.parser")
+        for element in soup.find_all("style"):
+            element.decompose()
+        text = str(soup)
     return bleach.clean(
         text,
         tags=_TAGS,
