@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -245,6 +246,8 @@ def up(
         install_kernelspec()
     upgrade(settings.effective_database_url)
     stack = Stack(settings)
+    # SIGTERM must stop the children too (they run in their own sessions, so only we can stop them).
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         started = stack.start_temporal()
         console.print(f"Temporal {'dev server started' if started else 'already running'} at "
@@ -269,6 +272,10 @@ def up(
         raise fail(f"{exc} (logs in {stack.log_dir})") from None
     finally:
         stack.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _generate_through_api(base: str, survey_path: Path) -> uuid.UUID:

@@ -87,6 +87,10 @@ class Stack:
         return self._spawn(name, [sys.executable, "-m", "workers.worker"])
 
     def start_api(self) -> subprocess.Popen:
+        address = f"{self.settings.api_host}:{self.settings.api_port}"
+        if port_open(address):
+            # Otherwise the health check below could succeed against whatever already listens there.
+            raise RuntimeError(f"{address} is already in use; stop that process or set WORKBENCH_API_PORT")
         process = self._spawn("api", [
             sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
             "--host", self.settings.api_host, "--port", str(self.settings.api_port), "--log-level", "warning",
