@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from api.routes.reports import status_of
 from tests.conftest import SAMPLE_PATH
 from workbench.config import REPO_ROOT, Settings
 from workbench.report_runs import create_report_run
@@ -88,6 +89,8 @@ async def test_a_notebook_that_raises_fails_its_component_only(temporal_env, set
     with sessions() as session:
         report = report_store.get_report(session, report_id=report_id)
         assert report.status == "partial" and "sentiment" in report.error
+        public = status_of(report)  # what GET /api/v1/reports/{id}/status answers
+        assert public.failed_components == ["sentiment"] and public.progress == 1.0
         rows = {r.component_type: r for r in report_store.component_documents(session, report_id=report_id)}
         failed = rows.pop("sentiment")
         assert failed.status == "failed"
