@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from workbench.config import REPO_ROOT, Settings, get_settings
 
@@ -150,7 +150,7 @@ def watch_report(settings: Settings, report_id: uuid.UUID, timeout: float) -> st
     deadline = time.monotonic() + timeout
     with Progress(TextColumn("{task.description:<16}"), BarColumn(), TextColumn("{task.fields[state]}"),
                   TimeElapsedColumn(), console=console, transient=False) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
         while True:
             with sessions() as session:
                 report = store.get_report(session, report_id=report_id)

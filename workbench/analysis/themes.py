@@ -96,7 +96,7 @@ def themes_for_texts(
     dominant = doc_weights.argmax(axis=1)
     rows = np.arange(n)
     dominant = np.where((doc_weights[rows, dominant] > 0) & (fit[rows, dominant] >= MIN_FIT), dominant, -1)
-    themes = []
+    themes: list[dict[str, Any]] = []
     for t in range(k):
         members = np.flatnonzero(dominant == t)
         if members.size == 0:
