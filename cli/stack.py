@@ -29,15 +29,24 @@ def port_open(address: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def wait_until(check, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:  # type: ignore[no-untyped-def]
+def wait_until(  # type: ignore[no-untyped-def]
+    check, timeout: float, what: str, process: subprocess.Popen | None = None, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {process.returncode}; see its log")
+            raise RuntimeError(f"{what} exited with code {process.returncode}{_tail(log)}")
         time.sleep(0.1)
-    raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f} s{_tail(log)}")
+
+
+def _tail(log: Path | None, lines: int = 15) -> str:
+    if log is None or not log.exists():
+        return ""
+    text = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"; the end of {log}:\n" + "\n".join(text)
 
 
 def temporal_binary() -> str:
@@ -80,7 +89,7 @@ class Stack:
             "--ip", host, "--port", port, "--ui-port", str(self.settings.temporal_ui_port),
             "--log-level", "warn",
         ])
-        wait_until(lambda: port_open(address), 60, "the Temporal dev server", process)
+        wait_until(lambda: port_open(address), 60, "the Temporal dev server", process, self.log_dir / "temporal.log")
         return True
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen:
@@ -103,7 +112,7 @@ class Stack:
             except httpx.HTTPError:
                 return False
 
-        wait_until(healthy, 60, "the API", process)
+        wait_until(healthy, 60, "the API", process, self.log_dir / "api.log")
         return process
 
     def stop(self, timeout: float = 40) -> None:

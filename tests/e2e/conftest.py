@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,9 +16,25 @@ from workbench.storage.migrate import upgrade
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below Linux's ephemeral range (32768+), so no outgoing connection or server's "random free
+    port" (Temporal's HTTP and metrics ports) can take it between this check and the server binding it."""
+    while True:
+        port = random.randint(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+def free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 StackFactory = Callable[..., tuple[Stack, httpx.Client]]
@@ -29,11 +46,12 @@ def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
     clients: list[httpx.Client] = []
 
     def start(start_worker: bool = True, **overrides: str) -> tuple[Stack, httpx.Client]:
+        api_port, temporal_port, ui_port = free_ports(3)
         env = {
             "WORKBENCH_DATA_DIR": str(tmp_path / "data"),
-            "WORKBENCH_API_PORT": str(free_port()),
-            "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-            "WORKBENCH_TEMPORAL_UI_PORT": str(free_port()),
+            "WORKBENCH_API_PORT": str(api_port),
+            "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+            "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port),
             "WORKBENCH_ENVIRONMENT": "test",
             **{f"WORKBENCH_{k.upper()}": v for k, v in overrides.items()},
         }

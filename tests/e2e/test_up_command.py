@@ -15,15 +15,15 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
 
 
 def test_up_serves_the_sample_report_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    env = {**os.environ, "WORKBENCH_DATA_DIR": str(tmp_path / "data"), "WORKBENCH_API_PORT": str(free_port()),
-           "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-           "WORKBENCH_TEMPORAL_UI_PORT": str(free_port())}
+    api_port, temporal_port, ui_port = free_ports(3)
+    env = {**os.environ, "WORKBENCH_DATA_DIR": str(tmp_path / "data"), "WORKBENCH_API_PORT": str(api_port),
+           "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port)}
     env.pop("WORKBENCH_DATABASE_URL", None)
     up = subprocess.Popen([sys.executable, "-m", "cli.main", "up"], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).parents[2])
