@@ -123,3 +123,21 @@ async def test_a_duplicate_report_id_is_refused(time_skipping_env) -> None:
             await time_skipping_env.client.start_workflow(ReportWorkflow.run, params, id=report_id,
                                                           task_queue=queue)
         await handle.result()
+
+
+async def test_histories_replay_deterministically(time_skipping_env) -> None:
+    """A recorded history replays against the current workflow code: changes that break running reports fail."""
+    from temporalio.worker import Replayer
+
+    fake = FakeActivities(broken=frozenset({"themes"}))
+    queue = f"wf-{uuid.uuid4().hex[:8]}"
+    report_id = str(uuid.uuid4())
+    async with Worker(time_skipping_env.client, task_queue=queue, workflows=[ReportWorkflow],
+                      activities=fake.all()):
+        handle = await time_skipping_env.client.start_workflow(
+            ReportWorkflow.run, ReportInput(report_id, list(COMPONENTS), first=["basic_stats"]),
+            id=report_id, task_queue=queue)
+        await handle.result()
+    history = await handle.fetch_history()
+    result = await Replayer(workflows=[ReportWorkflow]).replay_workflow(history)
+    assert result.replay_failure is None
