@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.components import components
 from workbench.config import Settings
+from workbench.rendering.html import render_component_html
 from workbench.results import ResultError, extract_result
-from workbench.runner import NotebookError, run_notebook
+from workbench.runner import NotebookError, NotebookRun, run_notebook
 from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
 from workbench.storage.db import transaction
@@ -82,8 +83,6 @@ def execute_component(
     The executed notebook and its HTML are stored whatever happens. Raises `NotebookError` (don't retry)
     after storing a deterministic failure; other exceptions (kernel died, database down) propagate for a retry.
     """
-    from workbench.rendering.html import render_component_html
-
     spec = components.get(name)
     notebook_path = settings.notebooks_dir / spec.notebook
     work_dir = settings.data_dir / "work" / str(report_id) / name
@@ -113,31 +112,45 @@ def execute_component(
             kernel_name=settings.kernel_name, cwd=work_dir, cell_timeout=settings.cell_timeout_seconds,
             on_cell=progress,
         )
-        error = run.error
-        result = None
-        if error is None and run.notebook is not None:
-            try:
-                result = extract_result(run.notebook, spec.required_keys)
-            except ResultError as exc:
-                error = NotebookError(str(exc), ename="ResultError", evalue=str(exc))
-        html = _render(render_component_html, run.notebook)
-        status = ComponentStatus.COMPLETED if error is None else ComponentStatus.FAILED
-        error_info = error.as_dict() if isinstance(error, NotebookError) else (
-            {"message": str(error), "ename": type(error).__name__} if error else None
-        )
-        done = sum(1 for c in run.notebook.cells if c.cell_type == "code" and c.get("execution_count")) \
-            if run.notebook is not None else None
+        result, error = _result_or_error(run, spec.required_keys)
         with transaction(sessions) as session:
             report_store.finish_component(
-                session, report_id=report_id, name=name, status=status, result=result, html=html,
+                session, report_id=report_id, name=name,
+                status=ComponentStatus.COMPLETED if error is None else ComponentStatus.FAILED,
+                result=result, html=_render(render_component_html, run.notebook),
                 notebook=nbformat.writes(run.notebook) if run.notebook is not None else None,
-                error=error_info, cells_done=done,
+                error=_error_info(error), cells_done=_executed_cells(run.notebook),
             )
         if error is not None:
             raise error
-        return ComponentOutcome(name, status)
+        return ComponentOutcome(name, ComponentStatus.COMPLETED)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _result_or_error(
+    run: NotebookRun, required_keys: frozenset[str]
+) -> tuple[dict[str, Any] | None, Exception | None]:
+    if run.error is not None or run.notebook is None:
+        return None, run.error
+    try:
+        return extract_result(run.notebook, required_keys), None
+    except ResultError as exc:
+        return None, NotebookError(str(exc), ename="ResultError", evalue=str(exc))
+
+
+def _error_info(error: Exception | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    if isinstance(error, NotebookError):
+        return error.as_dict()
+    return {"message": str(error), "ename": type(error).__name__}
+
+
+def _executed_cells(nb: Any) -> int | None:
+    if nb is None:
+        return None
+    return sum(1 for c in nb.cells if c.cell_type == "code" and c.get("execution_count"))
 
 
 def _render(render: Callable[[Any], str], nb: Any) -> str | None:

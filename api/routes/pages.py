@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from api.deps import OrganizationDep, SessionDep
 from api.routes.reports import report_or_404
 from workbench.rendering.page import REPORT_PAGE_CSP
-from workbench.reports import report_page
+from workbench.report_views import report_page
 
 router = APIRouter(tags=["pages"])
 

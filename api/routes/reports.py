@@ -24,7 +24,7 @@ from api.schemas import (
 )
 from workbench.rendering.pdf import ChromiumUnavailable
 from workbench.report_runs import ReportRequestError, SurveyNotFound, create_report_run
-from workbench.reports import report_pdf
+from workbench.report_views import report_pdf
 from workbench.storage import reports as store
 from workbench.storage import surveys as survey_store
 from workbench.storage.models import ComponentStatus, Report, ReportComponent, ReportStatus
