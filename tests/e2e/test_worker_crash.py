@@ -53,7 +53,8 @@ def test_killed_worker_is_replaced_and_the_report_completes(start_stack, tmp_pat
     def themes_sleeping() -> bool:
         status = client.get(queued["status_url"]).json()
         themes = next(c for c in status["components"] if c["name"] == "themes")
-        return themes["status"] == "running" and themes["cells_done"] >= 3
+        # cells: parameters, papermill's injected parameters, then the 6 s sleep: 2 done means it sleeps now
+        return themes["status"] == "running" and themes["cells_done"] == 2
 
     wait_for(themes_sleeping, 90, "the themes notebook to reach its sleeping cell")
     worker = stack.processes["worker"]

@@ -47,7 +47,10 @@ async def generate(env, settings: Settings, survey_id: uuid.UUID, names=None):  
     return report.id, outcome, sessions
 
 
-async def test_a_report_runs_every_component_and_stores_json_html_and_notebook(temporal_env, settings) -> None:
+async def test_a_report_runs_every_component_and_stores_json_html_and_notebook(
+    temporal_env, settings, database_url
+) -> None:
+    settings = settings.model_copy(update={"database_url": database_url})  # SQLite and PostgreSQL
     survey_id = load_survey(settings)
     report_id, outcome, sessions = await generate(temporal_env, settings, survey_id)
     assert outcome.status == "completed", outcome
