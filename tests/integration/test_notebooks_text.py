@@ -118,7 +118,6 @@ def test_saved_notebook_shape(name: str) -> None:
     assert nb.cells[-1].source.strip() == "emit_result(result)"
 
 
-@pytest.mark.skipif(not SAMPLE.exists(), reason="notebooks/data/sample_survey.json not generated yet")
 @pytest.mark.parametrize("name", ["sentiment", "themes"])
 def test_notebook_runs_on_bundled_sample_with_default_parameters(name: str, tmp_path: Path) -> None:
     nb = run(name, tmp_path, {})
