@@ -18,7 +18,6 @@ from workbench.storage.models import Base
 
 POSTGRES_ADMIN_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SAMPLE_PATH = REPO_ROOT / "notebooks" / "data" / "sample_survey.json"
-FIXTURE_NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
 
 
 @pytest.fixture(scope="session")
