@@ -19,14 +19,17 @@ from workbench.config import Settings, get_settings
 from workbench.kernelspec import install_kernelspec, is_installed
 from workbench.storage.db import make_engine, make_sessionmaker
 from workers.activities import ReportActivities
+from workers.starter import start_stranded_reports
 from workers.workflows import ReportWorkflow
 
 log = logging.getLogger("workbench.worker")
 
 
+STRANDED_AFTER = timedelta(minutes=1)  # longer than any API needs between storing a report and starting it
+
+
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    sessions = make_sessionmaker(make_engine(settings.effective_database_url))
-    activities = ReportActivities(settings, sessions)
+    activities = ReportActivities(settings, make_sessionmaker(make_engine(settings.effective_database_url)))
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -50,6 +53,8 @@ async def run_worker(settings: Settings) -> None:
         worker = build_worker(client, settings, executor)
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
+            sessions = make_sessionmaker(make_engine(settings.effective_database_url))
+            await start_stranded_reports(client, settings, sessions, STRANDED_AFTER)
             await stop.wait()
             log.info("shutting down: finishing running activities")
     log.info("worker stopped")

@@ -20,7 +20,8 @@ from workbench.storage import surveys as survey_store
 from workbench.storage.db import make_engine, make_sessionmaker, transaction
 from workbench.storage.models import DEFAULT_ORGANIZATION_ID
 from workbench.surveys.files import parse_json_responses, read_survey_file
-from workers.starter import start_report
+from workers.shared import ReportOutcome
+from workers.starter import start_report, start_stranded_reports
 from workers.worker import build_worker
 
 pytestmark = pytest.mark.temporal
@@ -42,8 +43,8 @@ async def generate(env, settings: Settings, survey_id: uuid.UUID, names=None):  
                                    component_names=names)
     with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
         async with build_worker(env.client, settings, executor):
-            handle = await start_report(env.client, settings, str(report.id), list(report.component_names))
-            outcome = await handle.result()
+            assert await start_report(env.client, settings, str(report.id), list(report.component_names))
+            outcome = await env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome).result()
     return report.id, outcome, sessions
 
 
@@ -136,10 +137,33 @@ async def test_a_report_of_a_survey_that_was_emptied_fails_cleanly(temporal_env,
         session.execute(delete(Response).where(Response.survey_id == survey_id))
     with ThreadPoolExecutor(2) as executor:
         async with build_worker(temporal_env.client, settings, executor):
-            handle = await start_report(temporal_env.client, settings, str(report.id), ["basic_stats"])
-            outcome = await handle.result()
+            await start_report(temporal_env.client, settings, str(report.id), ["basic_stats"])
+            outcome = await temporal_env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome).result()
     assert outcome.status == "failed"
     with sessions() as session:
         stored = report_store.get_report(session, report_id=report.id)
         assert stored.status == "failed" and "no responses" in stored.error
     assert json.dumps(outcome.__dict__)  # the outcome is small, JSON-able metadata
+
+
+async def test_a_report_whose_start_was_lost_is_started_by_a_worker_once(temporal_env, settings) -> None:
+    """The API died between storing the report and starting its workflow: recovery starts it, exactly once."""
+    from datetime import timedelta
+
+    survey_id = load_survey(settings, responses=50)
+    sessions = make_sessionmaker(make_engine(settings.effective_database_url))
+    with transaction(sessions) as session:
+        report = create_report_run(session, organization_id=DEFAULT_ORGANIZATION_ID, survey_id=survey_id,
+                                   component_names=["basic_stats"])
+    # too young to be stranded: left alone (the API may be starting it right now)
+    assert await start_stranded_reports(temporal_env.client, settings, sessions, timedelta(minutes=1)) == []
+    started = await start_stranded_reports(temporal_env.client, settings, sessions, timedelta(0))
+    assert started == [str(report.id)]
+    # a second worker doing the same finds it started already; the API's own late start is a no-op too
+    assert await start_stranded_reports(temporal_env.client, settings, sessions, timedelta(0)) == []
+    assert await start_report(temporal_env.client, settings, str(report.id), ["basic_stats"]) is False
+    with ThreadPoolExecutor(2) as executor:
+        async with build_worker(temporal_env.client, settings, executor):
+            handle = temporal_env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome)
+            assert (await handle.result()).status == "completed"
+    assert await start_stranded_reports(temporal_env.client, settings, sessions, timedelta(0)) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -160,3 +160,9 @@ def component_documents(session: Session, *, report_id: uuid.UUID) -> list[Repor
         .order_by(ReportComponent.position)
     )
     return list(session.scalars(stmt))
+
+
+def queued_reports(session: Session, *, older_than: timedelta) -> list[Report]:
+    """Reports still waiting to start after `older_than` (for recovery of runs whose start was lost)."""
+    stmt = select(Report).where(Report.status == ReportStatus.QUEUED, Report.created_at < utcnow() - older_than)
+    return list(session.scalars(stmt.order_by(Report.created_at)))
