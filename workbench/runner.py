@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.exceptions import PapermillExecutionError
+from traitlets.config import Config
 
 ENGINE_NAME = "workbench"
 CellCallback = Callable[[int, int], None]  # (cells done, cells total)
@@ -121,7 +123,7 @@ def run_notebook(
         if on_cell is not None:
             caller.run(on_cell, done, total)  # the caller's context (e.g. Temporal's activity context)
 
-    def execute() -> NotebookNode:
+    def execute(sockets: str) -> NotebookNode:
         return papermill.execute_notebook(
             str(input_path),
             str(output_path),
@@ -132,11 +134,15 @@ def run_notebook(
             start_timeout=start_timeout,
             execution_timeout=cell_timeout,
             resources={"metadata": {"path": str(cwd)}},
+            # Unix sockets in a private folder instead of loopback TCP: no other local user can connect.
+            config=Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/kernel"}}),
             on_cell=cell_done,
         )
 
     try:
-        return NotebookRun(_in_fresh_context(execute), None)
+        # A short absolute path: socket paths are limited to about 100 bytes.
+        with tempfile.TemporaryDirectory(prefix="wbk-") as sockets:
+            return NotebookRun(_in_fresh_context(lambda: execute(sockets)), None)
     except PapermillExecutionError as exc:
         error = NotebookError(
             f"cell {exc.cell_index} raised {exc.ename}: {exc.evalue}",
