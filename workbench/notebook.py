@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from workbench.results import emit_result
 from workbench.surveys.schema import Snapshot
 
-__all__ = ["emit_result", "load_snapshot", "responses_frame"]
+__all__ = ["emit_result", "load_snapshot", "responses_frame", "show_figure"]
 
 
 def load_snapshot(path: str | Path) -> Snapshot:
@@ -35,3 +37,17 @@ def responses_frame(snapshot: Snapshot) -> pd.DataFrame:
     frame["completed_at"] = pd.to_datetime(frame["completed_at"], utc=True)
     frame.insert(3, "completed", frame["completed_at"].notna())
     return frame
+
+
+def show_figure(fig: Any, alt: str) -> None:
+    """Display a matplotlib figure as a PNG with alternative text, then free it.
+
+    A PNG shows the same in JupyterLab and in the pipeline whatever the backend (the kernel uses `agg`); the
+    alt text describes the chart in the report page and to screen readers."""
+    from IPython.display import Image, display
+    from matplotlib import pyplot
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    pyplot.close(fig)  # a no-op for figures pyplot does not manage
+    display(Image(data=buffer.getvalue(), format="png"), metadata={"image/png": {"alt": alt}})

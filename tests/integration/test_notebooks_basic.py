@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from workbench.analysis.charts import chart_specs
 from workbench.analysis.stats import basic_stats
 from workbench.components import components
 from workbench.notebook import load_snapshot
+from workbench.rendering.html import render_component_html
 from workbench.results import extract_result
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -76,6 +78,11 @@ def test_visualizations_notebook_shows_every_chart(tmp_path: Path) -> None:
     assert len(specs) == 6  # nps, its breakdown, two ratings, two choice questions
     assert len(_pngs(nb)) == len(specs)
     assert all(len(png) > 1000 for png in _pngs(nb))
+    # every chart carries its title as alternative text, into the rendered HTML
+    alts = [o["metadata"]["image/png"]["alt"] for o in _outputs(nb) if "image/png" in o.get("data", {})]
+    assert alts == [spec["title"] for spec in specs]
+    html = render_component_html(nb)
+    assert all(f'alt="{html_lib.escape(alt)}"' in html for alt in alts)
 
 
 @pytest.mark.parametrize("name", ["basic_stats", "visualizations"])
