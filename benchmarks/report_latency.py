@@ -101,15 +101,10 @@ def measure_workbench(survey: Path, runs: int, workdir: Path) -> tuple[float, li
     # Imported only now so nothing reads the settings before the environment is set.
     from cli.stack import Stack
     from workbench.config import Settings
-    from workbench.kernelspec import install_kernelspec, is_installed
-    from workbench.storage.migrate import upgrade
 
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not is_installed():
-        install_kernelspec()
-    upgrade(settings.effective_database_url)
     stack = Stack(settings)
+    stack.prepare()
     try:
         if not stack.start_temporal():
             raise RuntimeError(f"something already listens on {settings.temporal_address}")

@@ -237,15 +237,10 @@ def up(
     import httpx
 
     from cli.stack import Stack
-    from workbench.kernelspec import install_kernelspec, is_installed
-    from workbench.storage.migrate import upgrade
 
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not is_installed():
-        install_kernelspec()
-    upgrade(settings.effective_database_url)
     stack = Stack(settings)
+    stack.prepare()
     # SIGTERM must stop the children too (they run in their own sessions, so only we can stop them).
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -268,6 +263,8 @@ def up(
             raise typer.Exit(1)
     except KeyboardInterrupt:
         console.print("stopping")
+    except typer.Exit:
+        raise  # already reported (it is a RuntimeError too, so it must pass before the next clause)
     except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
         raise fail(f"{exc} (logs in {stack.log_dir})") from None
     finally:

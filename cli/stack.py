@@ -70,6 +70,16 @@ class Stack:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def prepare(self) -> None:
+        """What every process of the stack relies on: the data folder, the kernel spec, a migrated database."""
+        from workbench.kernelspec import install_kernelspec, is_installed
+        from workbench.storage.migrate import upgrade
+
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if not is_installed():
+            install_kernelspec()
+        upgrade(self.settings.effective_database_url)
+
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -12,6 +12,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -28,8 +29,11 @@ log = logging.getLogger("workbench.worker")
 STRANDED_AFTER = timedelta(minutes=1)  # longer than any API needs between storing a report and starting it
 
 
-def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    activities = ReportActivities(settings, make_sessionmaker(make_engine(settings.effective_database_url)))
+def build_worker(
+    client: Client, settings: Settings, executor: ThreadPoolExecutor, sessions: sessionmaker[Session] | None = None
+) -> Worker:
+    sessions = sessions or make_sessionmaker(make_engine(settings.effective_database_url))
+    activities = ReportActivities(settings, sessions)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -50,10 +54,10 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities + 1) as executor:
-        worker = build_worker(client, settings, executor)
+        sessions = make_sessionmaker(make_engine(settings.effective_database_url))
+        worker = build_worker(client, settings, executor, sessions)
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
-            sessions = make_sessionmaker(make_engine(settings.effective_database_url))
             await start_stranded_reports(client, settings, sessions, STRANDED_AFTER)
             await stop.wait()
             log.info("shutting down: finishing running activities")

@@ -12,7 +12,6 @@ import pytest
 
 from cli.stack import Stack
 from workbench.config import Settings
-from workbench.storage.migrate import upgrade
 
 
 def free_port() -> int:
@@ -56,10 +55,9 @@ def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
             **{f"WORKBENCH_{k.upper()}": v for k, v in overrides.items()},
         }
         settings = Settings(**{k.removeprefix("WORKBENCH_").lower(): v for k, v in env.items()})
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.effective_database_url)
         stack = Stack(settings, env=env)
         stacks.append(stack)
+        stack.prepare()
         stack.start_temporal()
         if start_worker:
             stack.start_worker()

@@ -36,11 +36,17 @@ def load_survey(settings: Settings, responses: int = 300) -> uuid.UUID:
         return survey.id
 
 
-async def generate(env, settings: Settings, survey_id: uuid.UUID, names=None):  # type: ignore[no-untyped-def]
+def queue_report(settings: Settings, survey_id: uuid.UUID, names: list[str] | None):  # type: ignore[no-untyped-def]
+    """A queued report, as the API stores it before starting the workflow."""
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
     with transaction(sessions) as session:
         report = create_report_run(session, organization_id=DEFAULT_ORGANIZATION_ID, survey_id=survey_id,
                                    component_names=names)
+    return sessions, report
+
+
+async def generate(env, settings: Settings, survey_id: uuid.UUID, names=None):  # type: ignore[no-untyped-def]
+    sessions, report = queue_report(settings, survey_id, names)
     with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
         async with build_worker(env.client, settings, executor):
             assert await start_report(env.client, settings, str(report.id), list(report.component_names))
@@ -126,10 +132,7 @@ async def test_a_notebook_without_a_result_is_a_failed_component(temporal_env, s
 
 async def test_a_report_of_a_survey_that_was_emptied_fails_cleanly(temporal_env, settings) -> None:
     survey_id = load_survey(settings, responses=5)
-    sessions = make_sessionmaker(make_engine(settings.effective_database_url))
-    with transaction(sessions) as session:
-        report = create_report_run(session, organization_id=DEFAULT_ORGANIZATION_ID, survey_id=survey_id,
-                                   component_names=["basic_stats"])
+    sessions, report = queue_report(settings, survey_id, ["basic_stats"])
     with transaction(sessions) as session:  # responses deleted between the request and the run
         from sqlalchemy import delete
 
@@ -151,10 +154,7 @@ async def test_a_report_whose_start_was_lost_is_started_by_a_worker_once(tempora
     from datetime import timedelta
 
     survey_id = load_survey(settings, responses=50)
-    sessions = make_sessionmaker(make_engine(settings.effective_database_url))
-    with transaction(sessions) as session:
-        report = create_report_run(session, organization_id=DEFAULT_ORGANIZATION_ID, survey_id=survey_id,
-                                   component_names=["basic_stats"])
+    sessions, report = queue_report(settings, survey_id, ["basic_stats"])
     # too young to be stranded: left alone (the API may be starting it right now)
     assert await start_stranded_reports(temporal_env.client, settings, sessions, timedelta(minutes=1)) == []
     started = await start_stranded_reports(temporal_env.client, settings, sessions, timedelta(0))
