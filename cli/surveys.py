@@ -1,0 +1,59 @@
+"""`workbench survey ...`: import and list surveys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import console, err, fail, sessions_for
+from workbench.config import get_settings
+
+app = typer.Typer(help="Surveys and responses.", no_args_is_help=True)
+
+
+@app.command("import")
+def survey_import(
+    survey_file: Annotated[Path, typer.Argument(help="Survey definition JSON, or a snapshot file with responses",
+                                                exists=True, dir_okay=False)],
+    responses: Annotated[Path | None, typer.Option(help="Responses as .csv or .json", exists=True,
+                                                   dir_okay=False)] = None,
+) -> None:
+    """Create a survey (and import its responses) straight into the database; prints the survey id."""
+    from workbench.storage import surveys as store
+    from workbench.storage.db import transaction
+    from workbench.storage.models import DEFAULT_ORGANIZATION_ID
+    from workbench.surveys.files import parse_json_responses, read_responses_file, read_survey_file
+    from workbench.surveys.validation import ImportValidationError
+
+    settings = get_settings()
+    try:
+        definition, inline = read_survey_file(survey_file)
+        records = []
+        if inline is not None:
+            records += parse_json_responses(definition, inline)
+        if responses is not None:
+            records += read_responses_file(definition, responses, {r.respondent_id for r in records
+                                                                    if r.respondent_id})
+    except ImportValidationError as exc:
+        for issue in exc.issues:
+            err.print(f"  {issue}", highlight=False)
+        raise fail(f"nothing imported: {exc.total} problem(s) in the input") from None
+    with transaction(sessions_for(settings)) as session:
+        survey = store.create_survey(session, organization_id=DEFAULT_ORGANIZATION_ID, definition=definition)
+        if records:
+            store.add_responses(session, survey_id=survey.id, records=records)
+    console.print(f"survey {survey.id} '{definition.title}': {len(records)} responses imported", highlight=False)
+
+
+@app.command("list")
+def survey_list() -> None:
+    """List surveys with their response counts."""
+    from workbench.storage import surveys as store
+    from workbench.storage.models import DEFAULT_ORGANIZATION_ID
+
+    with sessions_for(get_settings())() as session:
+        for s in store.list_surveys(session, organization_id=DEFAULT_ORGANIZATION_ID):
+            total, completed = store.count_responses(session, survey_id=s.id)
+            console.print(f"{s.id}  {s.title}  ({total} responses, {completed} completed)", highlight=False)

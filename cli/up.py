@@ -1,0 +1,106 @@
+"""`workbench up`: the embedded stack end to end."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import console, fail
+from cli.reports import watch_report
+from workbench.config import REPO_ROOT, Settings, get_settings
+
+SAMPLE = REPO_ROOT / "notebooks" / "data" / "sample_survey.json"
+
+
+def up(
+    serve: Annotated[bool, typer.Option(help="Keep serving after the report is ready (Ctrl-C stops)")] = True,
+    survey: Annotated[Path, typer.Option(help="Survey to load (snapshot-shaped JSON)", exists=True)] = SAMPLE,
+) -> None:
+    """The embedded stack end to end: Temporal dev server, SQLite, a worker, the API; loads the sample survey,
+    generates a report through the API and prints its URLs."""
+    import httpx
+
+    from cli.stack import Stack
+
+    settings = get_settings()
+    stack = Stack(settings)
+    stack.prepare()
+    # SIGTERM must stop the children too (they run in their own sessions, so only we can stop them).
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        started = stack.start_temporal()
+        console.print(f"Temporal {'dev server started' if started else 'already running'} at "
+                      f"{settings.temporal_address}")
+        stack.start_worker()
+        stack.start_api()
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        console.print(f"API up at {base} (logs in {stack.log_dir})")
+        report_id = _generate_through_api(base, survey)
+        status = watch_report(settings, report_id, timeout=settings.component_timeout_seconds * 2)
+        _print_summary(base, settings, report_id, status)
+        if serve:
+            console.print("Serving; press Ctrl-C to stop.")
+            while all(p.poll() is None for p in stack.processes.values()):
+                time.sleep(1)
+            raise fail("a stack process exited; see the logs in " + str(stack.log_dir))
+        if status != "completed":
+            raise typer.Exit(1)
+    except KeyboardInterrupt:
+        console.print("stopping")
+    except typer.Exit:
+        raise  # already reported (it is a RuntimeError too, so it must pass before the next clause)
+    except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
+        raise fail(f"{exc} (logs in {stack.log_dir})") from None
+    finally:
+        stack.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _generate_through_api(base: str, survey_path: Path) -> uuid.UUID:
+    import json
+
+    import httpx
+
+    data = json.loads(survey_path.read_text())
+    definition = {k: v for k, v in data["survey"].items() if k != "id"}
+    with httpx.Client(base_url=base, timeout=120) as client:
+        created = client.post("/api/v1/surveys", json=definition)
+        created.raise_for_status()
+        survey_id = created.json()["id"]
+        imported = client.post(f"/api/v1/surveys/{survey_id}/responses", json={"responses": data["responses"]})
+        imported.raise_for_status()
+        console.print(f"survey {survey_id}: {imported.json()['imported']} responses imported")
+        queued = client.post("/api/v1/reports", json={"survey_id": survey_id})
+        queued.raise_for_status()
+        return uuid.UUID(queued.json()["report_id"])
+
+
+def _print_summary(base: str, settings: Settings, report_id: uuid.UUID, status: str) -> None:
+    import httpx
+
+    body = httpx.get(f"{base}/api/v1/reports/{report_id}", timeout=30).json()
+    basic = next((c["result"] for c in body["components"] if c["name"] == "basic_stats" and c["result"]), None)
+    console.print(f"\nReport {report_id}: [bold]{status}[/]")
+    if basic:
+        nps = (basic.get("nps") or {}).get("score")
+        console.print(f"  {basic['response_count']} responses, completion rate {basic['completion_rate']:.1%}"
+                      + (f", NPS {nps:.1f}" if nps is not None else ""))
+    for c in body["components"]:
+        if c["error"]:
+            console.print(f"  {c['name']} failed: {c['error'].get('message')}", highlight=False)
+    print(f"  Report page:     {base}/reports/{report_id}")
+    print(f"  PDF:             {base}/api/v1/reports/{report_id}/pdf")
+    print(f"  Report JSON:     {base}/api/v1/reports/{report_id}")
+    print(f"  API docs:        {base}/docs")
+    print(f"  Temporal Web UI: http://{settings.temporal_address.rpartition(':')[0]}:{settings.temporal_ui_port}"
+                  f"/namespaces/{settings.temporal_namespace}/workflows/{report_id}")
+
+
