@@ -1,0 +1,242 @@
+"""The HTTP API in process: report routes without Temporal (unreachable or stubbed)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import nbformat
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.main import create_app
+from tests.integration.api_support import (
+    create_survey,
+    import_json,
+    report_count,
+    response,
+)
+from tests.integration.conftest import FailingTemporalClient
+from workbench.config import Settings
+from workbench.report_runs import create_report_run
+from workbench.storage import reports as report_store
+from workbench.storage.db import make_engine, make_sessionmaker, transaction
+from workbench.storage.models import DEFAULT_ORGANIZATION_ID, ComponentStatus, Report, ReportStatus
+
+
+def survey_with_responses(client: TestClient) -> str:
+    survey_id = create_survey(client)
+    assert import_json(client, survey_id, [response("a", 9), response("b", 3)]).status_code == 201
+    return survey_id
+
+
+def test_report_with_unknown_component(
+    client: TestClient, temporal_stub: FailingTemporalClient, db: sessionmaker[Session]
+) -> None:
+    survey_id = survey_with_responses(client)
+    r = client.post("/api/v1/reports", json={"survey_id": survey_id, "components": ["basic_stats", "astrology"]})
+    assert r.status_code == 422
+    [d] = r.json()["detail"]
+    assert d["loc"] == ["body", "components"] and "astrology" in d["msg"]
+    assert temporal_stub.calls == [] and report_count(db) == 0
+
+
+def test_report_for_unknown_survey(
+    client: TestClient, temporal_stub: FailingTemporalClient, db: sessionmaker[Session]
+) -> None:
+    r = client.post("/api/v1/reports", json={"survey_id": str(uuid.uuid4())})
+    assert r.status_code == 404
+    assert temporal_stub.calls == [] and report_count(db) == 0
+
+
+def test_report_for_survey_without_responses(
+    client: TestClient, temporal_stub: FailingTemporalClient, db: sessionmaker[Session]
+) -> None:
+    survey_id = create_survey(client)
+    r = client.post("/api/v1/reports", json={"survey_id": survey_id})
+    assert r.status_code == 422
+    [d] = r.json()["detail"]
+    assert d["loc"] == ["body", "survey_id"] and "no responses" in d["msg"]
+    assert temporal_stub.calls == [] and report_count(db) == 0
+
+
+def test_report_request_body_is_validated(client: TestClient, temporal_stub: FailingTemporalClient) -> None:
+    r = client.post("/api/v1/reports", json={"survey_id": "nope"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "survey_id"]
+
+
+def test_workflow_start_failure_is_503_and_marks_the_report_failed(
+    client: TestClient, temporal_stub: FailingTemporalClient, db: sessionmaker[Session]
+) -> None:
+    survey_id = survey_with_responses(client)
+    r = client.post("/api/v1/reports", json={"survey_id": survey_id, "components": ["basic_stats"]})
+    assert r.status_code == 503
+    assert len(temporal_stub.calls) == 1
+    with db() as session:
+        [report] = session.scalars(select(Report)).all()
+        assert report.status == ReportStatus.FAILED
+        assert report.error is not None and "temporal went away" in report.error
+    status = client.get(f"/api/v1/reports/{report.id}/status").json()
+    assert status["status"] == "failed"
+
+
+def test_request_errors_are_reported_while_temporal_is_down(client: TestClient) -> None:
+    survey_id = survey_with_responses(client)
+    r = client.post("/api/v1/reports", json={"survey_id": survey_id, "components": ["astrology"]})
+    assert r.status_code == 422
+
+
+def test_unreachable_temporal_is_503_and_marks_the_report_failed(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    survey_id = survey_with_responses(client)
+    r = client.post("/api/v1/reports", json={"survey_id": survey_id, "components": ["basic_stats"]})
+    assert r.status_code == 503
+    with db() as session:
+        [report] = session.scalars(select(Report)).all()
+        assert report.status == ReportStatus.FAILED and report.error
+
+
+@pytest.mark.parametrize("path", ["/api/v1/reports/{id}", "/api/v1/reports/{id}/status", "/api/v1/reports/{id}/pdf",
+                                  "/api/v1/reports/{id}/components/basic_stats",
+                                  "/api/v1/reports/{id}/notebooks/basic_stats.ipynb", "/reports/{id}"])
+def test_unknown_report_is_404(client: TestClient, path: str) -> None:
+    assert client.get(path.format(id=uuid.uuid4())).status_code == 404
+
+
+# --- stored reports -----------------------------------------------------------------------------------------
+
+
+def queued_report(db: sessionmaker[Session], survey_id: str) -> uuid.UUID:
+    with transaction(db) as session:
+        report = create_report_run(session, organization_id=DEFAULT_ORGANIZATION_ID,
+                                   survey_id=uuid.UUID(survey_id), component_names=["basic_stats"])
+        return report.id
+
+
+def complete(db: sessionmaker[Session], report_id: uuid.UUID, result: dict[str, Any], notebook: str) -> None:
+    with transaction(db) as session:
+        report_store.start_component(session, report_id=report_id, name="basic_stats", cells_total=3)
+        report_store.finish_component(
+            session, report_id=report_id, name="basic_stats", status=ComponentStatus.COMPLETED, result=result,
+            html="<section><p>Component body: 42 responses</p></section>", notebook=notebook, error=None,
+            cells_done=3,
+        )
+        report_store.set_report_status(session, report_id=report_id, status=ReportStatus.COMPLETED)
+
+
+def test_queued_report_answers_202_with_its_status(client: TestClient, db: sessionmaker[Session]) -> None:
+    survey_id = survey_with_responses(client)
+    report_id = queued_report(db, survey_id)
+    for path in ("", "/pdf", "/components/basic_stats", "/notebooks/basic_stats.ipynb"):
+        r = client.get(f"/api/v1/reports/{report_id}{path}")
+        assert r.status_code == 202, path
+        body = r.json()
+        assert body["report_id"] == str(report_id) and body["status"] == "queued"
+        assert body["survey_id"] == survey_id
+        assert [c["name"] for c in body["components"]] == ["basic_stats"]
+        assert body["components"][0]["status"] == "pending"
+        assert body["progress"] == 0.0
+        assert body["links"]["status"] == f"/api/v1/reports/{report_id}/status"
+    r = client.get(f"/api/v1/reports/{report_id}/status")
+    assert r.status_code == 200 and r.json()["status"] == "queued"
+    assert client.get(f"/api/v1/reports/{report_id}/components/themes").status_code == 404
+    listed = client.get("/api/v1/reports", params={"survey_id": survey_id}).json()
+    assert [d["report_id"] for d in listed["data"]] == [str(report_id)]
+
+
+def test_queued_report_page_shows_progress(client: TestClient, db: sessionmaker[Session]) -> None:
+    report_id = queued_report(db, survey_with_responses(client))
+    r = client.get(f"/reports/{report_id}")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert "Acme feedback" in r.text and "<script" not in r.text.lower()
+
+
+def test_completed_report(client: TestClient, db: sessionmaker[Session]) -> None:
+    survey_id = survey_with_responses(client)
+    report_id = queued_report(db, survey_id)
+    result = {"response_count": 2, "completed_count": 2, "completion_rate": 1.0, "nps": 0.0,
+              "questions": [{"key": "nps", "mean": 6.0, "label": "Empfehlung ✓"}]}
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hi')")])
+    notebook_text = nbformat.writes(notebook)
+    complete(db, report_id, result, notebook_text)
+
+    r = client.get(f"/api/v1/reports/{report_id}")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "completed" and body["progress"] == 1.0
+    assert body["survey_title"] == "Acme feedback"
+    assert [(c["name"], c["status"], c["result"]) for c in body["components"]] == [
+        ("basic_stats", "completed", result)]
+    assert body["components"][0]["attempts"] == 1
+
+    r = client.get(f"/api/v1/reports/{report_id}/components/basic_stats")
+    assert r.status_code == 200
+    assert r.json()["result"] == result and r.json()["cells_done"] == 3
+
+    r = client.get(f"/api/v1/reports/{report_id}/notebooks/basic_stats.ipynb")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/x-ipynb+json")
+    assert f'filename="{report_id}-basic_stats.ipynb"' in r.headers["content-disposition"]
+    downloaded = nbformat.reads(r.text, as_version=4)
+    assert downloaded.cells[0].source == "print('hi')"
+
+    r = client.get(f"/reports/{report_id}")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp  # no scripts allowed at all
+    assert "<script" not in r.text.lower()
+    assert "Component body: 42 responses" in r.text
+    assert "Acme feedback" in r.text
+
+
+def test_report_page_escapes_the_survey_title(client: TestClient, db: sessionmaker[Session]) -> None:
+    title = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
+    survey_id = create_survey(client, title=title)
+    assert client.get(f"/api/v1/surveys/{survey_id}").json()["title"] == title  # stored as given
+    assert import_json(client, survey_id, [response("a")]).status_code == 201
+    report_id = queued_report(db, survey_id)
+    complete(db, report_id, {"response_count": 1}, nbformat.writes(nbformat.v4.new_notebook()))
+
+    r = client.get(f"/reports/{report_id}")
+    assert r.status_code == 200
+    assert "content-security-policy" in r.headers
+    assert "<script" not in r.text.lower()
+    assert "<img" not in r.text.lower()
+    assert "&lt;script&gt;" in r.text
+    assert client.get(f"/api/v1/reports/{report_id}").json()["survey_title"] == title
+
+
+def test_failed_component_without_notebook_is_404_not_202(client: TestClient, db: sessionmaker[Session]) -> None:
+    report_id = queued_report(db, survey_with_responses(client))
+    with transaction(db) as session:
+        report_store.finish_component(session, report_id=report_id, name="basic_stats",
+                                      status=ComponentStatus.FAILED, result=None, html=None, notebook=None,
+                                      error={"message": "kernel died"})
+        report_store.set_report_status(session, report_id=report_id, status=ReportStatus.FAILED, error="all failed")
+    assert client.get(f"/api/v1/reports/{report_id}/notebooks/basic_stats.ipynb").status_code == 404
+    r = client.get(f"/api/v1/reports/{report_id}/components/basic_stats")
+    assert r.status_code == 200 and r.json()["error"] == {"message": "kernel died"}
+    body = client.get(f"/api/v1/reports/{report_id}").json()
+    assert body["status"] == "failed" and body["failed_components"] == ["basic_stats"]
+
+
+def test_pdf_without_a_browser_is_503_naming_the_fix(offline_settings: Settings) -> None:
+    settings = offline_settings.model_copy(update={"chromium_path": "/nonexistent/chromium"})
+    with TestClient(create_app(settings)) as client:
+        engine = make_engine(settings.effective_database_url)
+        db = make_sessionmaker(engine)
+        report_id = queued_report(db, survey_with_responses(client))
+        notebook = nbformat.writes(nbformat.v4.new_notebook(metadata={"kernelspec": {
+            "name": "workbench", "display_name": "Workbench", "language": "python"}}))
+        complete(db, report_id, {"response_count": 1, "completed_count": 1, "completion_rate": 1.0,
+                                 "questions": {}}, notebook)
+        r = client.get(f"/api/v1/reports/{report_id}/pdf")
+        engine.dispose()
+    assert r.status_code == 503
+    assert "apt-get install chromium" in r.json()["detail"] and "/nonexistent/chromium" in r.json()["detail"]
