@@ -6,11 +6,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session, sessionmaker
 
+from api.temporal import TemporalGateway
 from workbench.config import Settings
-from workbench.storage.models import DEFAULT_ORGANIZATION_ID
+from workbench.storage import reports as report_store
+from workbench.storage.models import DEFAULT_ORGANIZATION_ID, Report
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -22,11 +24,32 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    """The session factory, for work that opens its own transactions (in a thread: queueing a report)."""
+    return request.app.state.sessions
+
+
 def get_organization_id() -> uuid.UUID:
     # Until API keys land every caller acts for the default organization; routes already scope by it.
     return DEFAULT_ORGANIZATION_ID
 
 
+def get_temporal(request: Request) -> TemporalGateway:
+    return request.app.state.temporal
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 OrganizationDep = Annotated[uuid.UUID, Depends(get_organization_id)]
+TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
+
+
+def get_report_or_404(report_id: uuid.UUID, session: SessionDep, org: OrganizationDep) -> Report:
+    report = report_store.get_report(session, report_id=report_id, organization_id=org)
+    if report is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"report {report_id} not found")
+    return report
+
+
+ReportDep = Annotated[Report, Depends(get_report_or_404)]

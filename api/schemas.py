@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from workbench.statuses import ComponentStatus, ReportStatus
 from workbench.surveys.schema import Question, ResponseRecord, SurveyDefinition
 
 
@@ -46,27 +47,42 @@ class ImportResult(BaseModel):
 class ReportCreate(BaseModel):
     survey_id: uuid.UUID
     components: list[str] | None = Field(
-        None, description="Subset of components to run (default: all); basic_stats always runs first"
+        None, description="Components to run (default: all); the components they need are added. "
+                          "GET /api/v1/components lists them."
+    )
+    parameters: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Parameters per component, e.g. {\"themes\": {\"n_themes\": 8}}; each component's "
+                    "parameter schema is in GET /api/v1/components. Unset ones take the notebook's default.",
+        examples=[{"themes": {"n_themes": 8}}],
     )
 
 
-class ReportLinks(BaseModel):
+class _FromView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ReportLinks(_FromView):
     status: str
     report: str
     page: str
     pdf: str
+    notebooks: str = Field(description="Append /<component>.ipynb for a component's executed notebook")
 
 
 class ReportAccepted(BaseModel):
     report_id: uuid.UUID
-    status: str
+    status: ReportStatus
     status_url: str
+    components: list[str] = Field(description="What will run: the requested components and what they need")
     links: ReportLinks
 
 
-class ComponentStatusPublic(BaseModel):
+class ComponentStatusPublic(_FromView):
     name: str
-    status: str
+    title: str
+    status: ComponentStatus
+    progress: float = Field(description="Share of cells executed, 0..1 (1 once finished)")
     cells_done: int
     cells_total: int
     attempts: int
@@ -75,14 +91,15 @@ class ComponentStatusPublic(BaseModel):
     completed_at: datetime | None
 
 
-class ReportStatusPublic(BaseModel):
+class ReportStatusPublic(_FromView):
     report_id: uuid.UUID
     survey_id: uuid.UUID
-    status: str
+    status: ReportStatus
     progress: float = Field(description="Mean over components of the share of cells executed, 0..1")
     error: str | None
-    failed_components: list[str]
+    failed_components: list[str] = Field(description="Components without a result: failed or skipped")
     components: list[ComponentStatusPublic]
+    parameters: dict[str, Any] = Field(description="The parameters the request set, per component")
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -91,6 +108,9 @@ class ReportStatusPublic(BaseModel):
 
 class ComponentPublic(ComponentStatusPublic):
     result: dict[str, Any] | None
+    provenance: dict[str, Any] | None = Field(
+        None, description="Notebook hash and git commit, parameters used, kernel and package versions, input hashes"
+    )
 
 
 class ReportPublic(ReportStatusPublic):
@@ -102,7 +122,7 @@ class ReportPublic(ReportStatusPublic):
 class ReportSummary(BaseModel):
     report_id: uuid.UUID
     survey_id: uuid.UUID
-    status: str
+    status: ReportStatus
     created_at: datetime
     completed_at: datetime | None
     links: ReportLinks
@@ -111,6 +131,28 @@ class ReportSummary(BaseModel):
 class ReportsPublic(BaseModel):
     data: list[ReportSummary]
     count: int
+
+
+class ParameterPublic(BaseModel):
+    name: str
+    type: str = Field(description="As annotated in the notebook's parameters cell")
+    default: Any
+    description: str
+
+
+class ComponentSpecPublic(BaseModel):
+    name: str
+    title: str
+    notebook: str
+    needs: list[str]
+    parameters: list[ParameterPublic]
+    parameters_schema: dict[str, Any] = Field(description="JSON Schema of the parameters a report may set")
+    result_schema: dict[str, Any] = Field(description="JSON Schema the component's result must satisfy")
+
+
+class ComponentsPublic(BaseModel):
+    data: list[ComponentSpecPublic]
+    stages: list[list[str]] = Field(description="Components grouped by depth of their needs, for all components")
 
 
 class HealthPublic(BaseModel):

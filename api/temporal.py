@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import HTTPException, status
 from temporalio.client import Client
 
 from workbench.config import Settings
+from workers.starter import connect
 
 
 class TemporalGateway:
@@ -17,20 +17,12 @@ class TemporalGateway:
         self._lock = asyncio.Lock()
 
     async def client(self) -> Client:
+        """The shared client, connected on first use; raises `TemporalUnavailable` while Temporal is down."""
         if self._client is not None:
             return self._client
         async with self._lock:
             if self._client is None:
-                try:
-                    self._client = await asyncio.wait_for(
-                        Client.connect(self._settings.temporal_address, namespace=self._settings.temporal_namespace),
-                        timeout=10,
-                    )
-                except Exception as exc:
-                    raise HTTPException(
-                        status.HTTP_503_SERVICE_UNAVAILABLE,
-                        f"Temporal at {self._settings.temporal_address} is unreachable: {exc}",
-                    ) from exc
+                self._client = await connect(self._settings)
         return self._client
 
     async def healthy(self) -> bool:

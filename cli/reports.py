@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -16,10 +17,26 @@ from workbench.config import Settings, get_settings
 app = typer.Typer(help="Report runs.", no_args_is_help=True)
 
 
+def parse_parameters(items: list[str]) -> dict[str, dict[str, Any]]:
+    """`component.name=value` items as per-component parameters; a value is JSON when it parses, else a string."""
+    parameters: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, raw = item.partition("=")
+        component, dot, name = target.partition(".")
+        if not sep or not dot or not component or not name:
+            raise fail(f"--param {item!r}: expected COMPONENT.NAME=VALUE, e.g. themes.n_themes=8")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        parameters.setdefault(component, {})[name] = value
+    return parameters
+
+
 def watch_report(settings: Settings, report_id: uuid.UUID, timeout: float) -> str:
     """Show a progress bar per component until the report finishes; returns its final status."""
+    from workbench.reports.views import report_status_view
     from workbench.storage import reports as store
-    from workbench.storage.models import ReportStatus
 
     sessions = sessions_for(settings)
     deadline = time.monotonic() + timeout
@@ -29,61 +46,54 @@ def watch_report(settings: Settings, report_id: uuid.UUID, timeout: float) -> st
         while True:
             with sessions() as session:
                 report = store.get_report(session, report_id=report_id)
-                assert report is not None
-                for c in report.components:
-                    if c.component_type not in tasks:
-                        tasks[c.component_type] = progress.add_task(c.component_type, total=1, state="pending")
-                    done = c.cells_total if c.status in ("completed", "failed") else c.cells_done
-                    progress.update(tasks[c.component_type], total=max(c.cells_total, 1), completed=done,
-                                    state=c.status)
-                status = report.status
-            if ReportStatus(status).finished:
-                return status
+                if report is None:
+                    raise fail(f"report {report_id} not found")
+                view = report_status_view(report)
+            for c in view.components:
+                if c.name not in tasks:
+                    tasks[c.name] = progress.add_task(c.name, total=1, state=c.status.value)
+                progress.update(tasks[c.name], total=1, completed=c.progress, state=c.status.value)
+            if view.status.finished:
+                return view.status.value
             if time.monotonic() > deadline:
-                raise fail(f"report {report_id} still {status} after {timeout:.0f} s", code=3)
+                raise fail(f"report {report_id} still {view.status.value} after {timeout:.0f} s", code=3)
             time.sleep(0.25)
 
 
 @app.command("generate")
 def report_generate(
     survey_id: Annotated[uuid.UUID, typer.Argument(help="The survey to report on")],
-    component: Annotated[list[str] | None, typer.Option("--component", "-c",
-                                                        help="Run only these components (repeatable)")] = None,
+    component: Annotated[list[str] | None, typer.Option(
+        "--component", "-c", help="Run only these components and what they need (repeatable)")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="A component parameter, COMPONENT.NAME=VALUE (repeatable; VALUE is JSON or text), "
+                              "e.g. -p themes.n_themes=8")] = None,
     wait: Annotated[bool, typer.Option(help="Show progress and wait for the report to finish")] = False,
     timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds")] = 1800,
 ) -> None:
     """Queue a report run on Temporal; prints the report id (and, with --wait, the outcome)."""
-    from temporalio.client import Client
-
-    from workbench.report_runs import ReportRequestError, create_report_run
-    from workbench.storage.db import transaction
+    from workbench.reports.links import ReportLinks
+    from workbench.reports.request import ReportRequestError
     from workbench.storage.models import DEFAULT_ORGANIZATION_ID
-    from workers.starter import start_report
+    from workers.starter import TemporalUnavailable, connect, queue_report
 
     settings = get_settings()
+    parameters = parse_parameters(param or [])
     try:
-        with transaction(sessions_for(settings)) as session:
-            report = create_report_run(session, organization_id=DEFAULT_ORGANIZATION_ID, survey_id=survey_id,
-                                       component_names=component)
+        report = asyncio.run(queue_report(
+            sessions=sessions_for(settings), settings=settings, client=lambda: connect(settings),
+            organization_id=DEFAULT_ORGANIZATION_ID, survey_id=survey_id, components=component,
+            parameters=parameters,
+        ))
     except ReportRequestError as exc:
         raise fail(f"{exc.field}: {exc}") from None
-
-    async def start() -> None:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-        await start_report(client, settings, str(report.id), list(report.component_names))
-
-    try:
-        asyncio.run(start())
-    except Exception as exc:
-        from workbench.pipeline import fail_report
-
-        fail_report(sessions_for(settings), report.id, f"could not start the run: {exc}")
-        raise fail(f"could not reach Temporal at {settings.temporal_address}: {exc}") from None
-    console.print(f"report {report.id} queued")
+    except TemporalUnavailable as exc:
+        raise fail(f"{exc} (report {exc.report_id} is marked failed)") from None
+    console.print(f"report {report.id} queued: {', '.join(report.component_names)}", highlight=False)
     if wait:
         status = watch_report(settings, report.id, timeout)
         console.print(f"report {report.id}: {status}")
-        console.print(f"  {settings.base_url}/reports/{report.id}")
+        console.print(f"  {ReportLinks.of(report.id, settings.base_url).page}", highlight=False)
         if status != "completed":
             raise typer.Exit(1)
 
@@ -91,14 +101,20 @@ def report_generate(
 @app.command("status")
 def report_status(report_id: Annotated[uuid.UUID, typer.Argument()]) -> None:
     """Print a report's status and each component's progress."""
+    from workbench.reports.views import report_status_view
     from workbench.storage import reports as store
 
-    with sessions_for(get_settings())() as session:
+    settings = get_settings()
+    with sessions_for(settings)() as session:
         report = store.get_report(session, report_id=report_id)
         if report is None:
             raise fail(f"report {report_id} not found")
-        console.print(f"report {report.id}: {report.status}" + (f" — {report.error}" if report.error else ""))
-        for c in report.components:
-            console.print(f"  {c.component_type:<16} {c.status:<10} {c.cells_done}/{c.cells_total} cells")
-
-
+        view = report_status_view(report, settings.base_url)
+    console.print(f"report {view.report_id}: {view.status.value}" + (f" — {view.error}" if view.error else ""),
+                  highlight=False)
+    for c in view.components:
+        line = f"  {c.name:<16} {c.status.value:<10} {c.cells_done}/{c.cells_total} cells"
+        if c.error and c.status != "completed":
+            line += f"  {c.error.get('message', '')}"
+        console.print(line, highlight=False)
+    console.print(f"  {view.links.page}", highlight=False)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +17,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_", env_file=".env", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Field(REPO_ROOT / ".data", description="Embedded stack state: SQLite, Temporal, logs")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default SQLite in data_dir. PostgreSQL: postgresql+psycopg://..."
@@ -28,6 +26,12 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "workbench-reports"
     temporal_ui_port: int = 8233
+    temporal_api_key: SecretStr | None = Field(None, description="API key for Temporal Cloud (implies TLS)")
+    temporal_tls: bool = Field(False, description="Connect to Temporal over TLS (with the system's CAs by default)")
+    temporal_tls_ca_path: Path | None = Field(None, description="CA bundle that signs the Temporal server's cert")
+    temporal_tls_cert_path: Path | None = Field(None, description="Client certificate for mutual TLS")
+    temporal_tls_key_path: Path | None = Field(None, description="Client private key for mutual TLS")
+    temporal_tls_server_name: str | None = Field(None, description="Server name to verify, if not the host")
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -39,6 +43,11 @@ class Settings(BaseSettings):
     component_timeout_seconds: int = Field(1800, ge=1, description="Longest one component activity may run")
     heartbeat_timeout_seconds: int = Field(30, ge=2, description="A worker silent this long is presumed dead")
     max_concurrent_activities: int = Field(4, ge=1, description="Notebooks one worker runs at once")
+    max_component_attempts: int = Field(3, ge=1, description="Tries per component when the kernel or worker dies")
+
+    openai_api_key: SecretStr | None = Field(
+        None, description="Key for OpenAI-compatible engines; reaches kernels as an environment variable only"
+    )
 
     chromium_path: str | None = Field(None, description="Browser for PDFs; default /usr/bin/chromium or PATH")
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024)

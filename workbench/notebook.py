@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,20 @@ import pandas as pd
 from workbench.results import emit_result
 from workbench.surveys.schema import Snapshot
 
-__all__ = ["emit_result", "load_snapshot", "responses_frame", "show_figure"]
+__all__ = ["emit_result", "load_result", "load_snapshot", "responses_frame", "show_figure"]
 
 
 def load_snapshot(path: str | Path) -> Snapshot:
     """Read and validate a snapshot file (the pipeline's input, or the bundled sample)."""
     return Snapshot.model_validate_json(Path(path).read_bytes())
+
+
+def load_result(path: str | Path) -> dict[str, Any]:
+    """Read an upstream component's result (the pipeline passes its path as `<component>_result_path`)."""
+    result = json.loads(Path(path).read_text())
+    if not isinstance(result, dict):
+        raise ValueError(f"{path} does not hold a component result (a JSON object)")
+    return result
 
 
 def responses_frame(snapshot: Snapshot) -> pd.DataFrame:

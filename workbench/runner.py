@@ -19,8 +19,11 @@ import nbformat
 import papermill
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
+from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.exceptions import PapermillExecutionError
+from papermill.log import logger as papermill_logger
+from papermill.utils import merge_kwargs, remove_args
 from traitlets.config import Config
 
 ENGINE_NAME = "workbench"
@@ -62,7 +65,32 @@ class _ProgressManager(NotebookExecutionManager):
 
 
 class ProgressEngine(NBClientEngine):
-    """Papermill's nbclient engine, plus a callback after every code cell (heartbeats, progress rows)."""
+    """Papermill's nbclient engine, plus a callback after every code cell (heartbeats, progress rows) and the
+    kernel's environment (how secrets reach a notebook without becoming parameters)."""
+
+    @classmethod
+    def execute_managed_notebook(  # type: ignore[override]
+        cls,
+        nb_man: NotebookExecutionManager,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: int = 60,
+        execution_timeout: int | None = None,
+        kernel_env: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> NotebookNode:
+        # Papermill's own body, except that the kernel is started with `kernel_env` when one is given.
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs, timeout=execution_timeout or kwargs.get("timeout"), startup_timeout=start_timeout,
+            kernel_name=kernel_name, log=papermill_logger, log_output=log_output, stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        client = PapermillNotebookClient(nb_man, **final_kwargs)
+        return client.execute(**({"env": kernel_env} if kernel_env is not None else {}))
 
     @classmethod
     def execute_notebook(  # type: ignore[override]
@@ -110,11 +138,13 @@ def run_notebook(
     cell_timeout: int,
     on_cell: CellCallback | None = None,
     start_timeout: int = 60,
+    env: dict[str, str] | None = None,
 ) -> NotebookRun:
     """Execute `input_path` into `output_path`; never raises for notebook failures, returns them.
 
     Errors come back classified: `NotebookError` (deterministic, don't retry) or `KernelDiedError`;
     anything else (e.g. missing file) propagates. The executed notebook is returned even on failure.
+    `env`, when given, is the kernel's whole environment (otherwise it inherits this process's).
     """
     error: Exception | None = None
     caller = contextvars.copy_context()
@@ -137,6 +167,7 @@ def run_notebook(
             # Unix sockets in a private folder instead of loopback TCP: no other local user can connect.
             config=Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/kernel"}}),
             on_cell=cell_done,
+            kernel_env=env,
         )
 
     try:

@@ -1,4 +1,4 @@
-"""Activities: thin adapters from Temporal to `workbench.pipeline`. Blocking, so they run on a thread pool."""
+"""Activities: thin adapters from Temporal to `workbench.reports.steps`. Blocking, so they run on a thread pool."""
 
 from __future__ import annotations
 
@@ -12,10 +12,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workbench import pipeline
 from workbench.config import Settings
+from workbench.reports import steps
+from workbench.reports.links import ReportLinks
 from workbench.runner import NotebookError
-from workers.shared import ComponentDone, ComponentInput, FailReportInput, PreparedReport, ReportOutcome, ReportRef
+from workbench.statuses import ReportStatus
+from workers.shared import (
+    ComponentInput,
+    FailReportInput,
+    PreparedReport,
+    ReportOutcome,
+    ReportRef,
+    SkipComponentInput,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,45 +70,48 @@ class ReportActivities:
     @activity.defn(name="prepare_report")
     def prepare_report(self, ref: ReportRef) -> PreparedReport:
         try:
-            count = pipeline.prepare_report(self.sessions, uuid.UUID(ref.report_id))
-        except (pipeline.ReportNotFound, pipeline.InvalidReport) as exc:
+            count = steps.prepare_report(self.sessions, uuid.UUID(ref.report_id))
+        except (steps.ReportNotFound, steps.InvalidReport) as exc:
             raise _non_retryable(exc) from exc
         return PreparedReport(ref.report_id, count)
 
     @activity.defn(name="run_component")
-    def run_component(self, params: ComponentInput) -> ComponentDone:
+    def run_component(self, params: ComponentInput) -> None:
         info = activity.info()
         log.info("running %s for report %s (attempt %d)", params.component, params.report_id, info.attempt)
         interval = max(1.0, self.settings.heartbeat_timeout_seconds / 4)
         try:
             with _Heartbeater(interval) as beats:
-                outcome = pipeline.execute_component(
+                steps.execute_component(
                     self.sessions, self.settings, uuid.UUID(params.report_id), params.component, beats.update
                 )
         except NotebookError as exc:
             raise ApplicationError(str(exc), exc.as_dict(), type="NotebookError", non_retryable=True) from exc
-        except (pipeline.ReportNotFound, pipeline.InvalidReport) as exc:
+        except (steps.ReportNotFound, steps.InvalidReport) as exc:
             raise _non_retryable(exc) from exc
-        return ComponentDone(params.report_id, params.component, outcome.status.value)
 
-    @activity.defn(name="compile_report")
-    def compile_report(self, ref: ReportRef) -> str:
+    @activity.defn(name="skip_component")
+    def skip_component(self, params: SkipComponentInput) -> None:
+        steps.skip_component(self.sessions, uuid.UUID(params.report_id), params.component, params.reason)
+
+    @activity.defn(name="finish_report")
+    def finish_report(self, ref: ReportRef) -> ReportStatus:
         try:
-            return pipeline.compile_report(self.sessions, uuid.UUID(ref.report_id)).value
-        except pipeline.ReportNotFound as exc:
+            return steps.finish_report(self.sessions, uuid.UUID(ref.report_id))
+        except steps.ReportNotFound as exc:
             raise _non_retryable(exc) from exc
 
     @activity.defn(name="fail_report")
     def fail_report(self, params: FailReportInput) -> None:
-        pipeline.fail_report(self.sessions, uuid.UUID(params.report_id), params.message)
+        steps.fail_report(self.sessions, uuid.UUID(params.report_id), params.message)
 
     @activity.defn(name="notify_report_finished")
     def notify_report_finished(self, outcome: ReportOutcome) -> None:
         # Delivery (signed webhooks) comes later; the log line is the notification for now.
-        url = f"{self.settings.base_url}/reports/{outcome.report_id}"
-        failed = f", failed: {', '.join(outcome.failed_components)}" if outcome.failed_components else ""
+        url = ReportLinks.of(outcome.report_id, self.settings.base_url).page
+        failed = f", without a result: {', '.join(outcome.failed_components)}" if outcome.failed_components else ""
         log.info("report %s finished: %s%s — %s", outcome.report_id, outcome.status, failed, url)
 
     def all(self) -> list[Any]:
-        return [self.prepare_report, self.run_component, self.compile_report, self.fail_report,
+        return [self.prepare_report, self.run_component, self.skip_component, self.finish_report, self.fail_report,
                 self.notify_report_finished]

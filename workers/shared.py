@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from workbench.statuses import ComponentStatus, ReportStatus
+
 
 def workflow_id(report_id: str) -> str:
     """The workflow id is the report id: one run per report, and Temporal refuses a duplicate start."""
@@ -11,10 +13,15 @@ def workflow_id(report_id: str) -> str:
 
 
 @dataclass
+class ComponentPlan:
+    name: str
+    needs: list[str] = field(default_factory=list)  # components whose results this one reads
+
+
+@dataclass
 class ReportInput:
     report_id: str
-    components: list[str]
-    first: list[str] = field(default_factory=list)  # run before the rest, which then run in parallel
+    components: list[ComponentPlan]  # in dependency order: every need comes before the components needing it
     component_timeout_seconds: int = 1800
     heartbeat_timeout_seconds: int = 30
     max_component_attempts: int = 3
@@ -38,10 +45,10 @@ class ComponentInput:
 
 
 @dataclass
-class ComponentDone:
+class SkipComponentInput:
     report_id: str
     component: str
-    status: str
+    reason: str
 
 
 @dataclass
@@ -53,13 +60,13 @@ class FailReportInput:
 @dataclass
 class ReportOutcome:
     report_id: str
-    status: str
-    failed_components: list[str] = field(default_factory=list)
+    status: ReportStatus
+    failed_components: list[str] = field(default_factory=list)  # failed or skipped
 
 
 @dataclass
 class ComponentProgress:
     """What the `progress` query returns for one component."""
 
-    state: str  # pending | running | completed | failed
+    state: ComponentStatus
     error: str | None = None

@@ -1,31 +1,80 @@
-"""Start report runs on Temporal (used by the API, the CLI and the worker's recovery at start-up)."""
+"""The one door through which report runs start: `queue_report` (API, CLI; batches and schedules later),
+`start_report` (also the recovery of stranded reports) and `connect` (every Temporal client of the project)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import TLSConfig
 
 from workbench.components import components
 from workbench.config import Settings
+from workbench.reports.request import create_report_run
+from workbench.statuses import ReportStatus
 from workbench.storage import reports as report_store
-from workers.shared import ReportInput, workflow_id
+from workbench.storage.db import transaction
+from workbench.storage.models import Report
+from workers.shared import ComponentPlan, ReportInput, workflow_id
 from workers.workflows import ReportWorkflow
 
 log = logging.getLogger(__name__)
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+class TemporalUnavailable(RuntimeError):
+    """Temporal could not be reached (or refused the start); the report, if one was stored, is marked failed."""
+
+    def __init__(self, message: str, report_id: uuid.UUID | None = None) -> None:
+        super().__init__(message)
+        self.report_id = report_id
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS from settings: a CA, a client certificate (mutual TLS) or an API key each imply it."""
+    def read(path: Any) -> bytes | None:
+        return path.read_bytes() if path is not None else None
+
+    custom = any((settings.temporal_tls_ca_path, settings.temporal_tls_cert_path, settings.temporal_tls_server_name))
+    if custom:
+        return TLSConfig(
+            server_root_ca_cert=read(settings.temporal_tls_ca_path),
+            client_cert=read(settings.temporal_tls_cert_path),
+            client_private_key=read(settings.temporal_tls_key_path),
+            domain=settings.temporal_tls_server_name,
+        )
+    return settings.temporal_tls or settings.temporal_api_key is not None
+
+
+async def connect(settings: Settings) -> Client:
+    """A Temporal client for `settings` (address, namespace, TLS, API key); raises `TemporalUnavailable`."""
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    try:
+        return await asyncio.wait_for(
+            Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
+                           tls=tls_config(settings), api_key=api_key),
+            timeout=CONNECT_TIMEOUT_SECONDS,
+        )
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise TemporalUnavailable(f"Temporal at {settings.temporal_address} is unreachable: {exc}") from exc
 
 
 def report_input(settings: Settings, report_id: str, component_names: list[str]) -> ReportInput:
+    order = [name for stage in components.stages(component_names) for name in stage]
     return ReportInput(
         report_id=report_id,
-        components=list(component_names),
-        first=[n for n in component_names if components.get(n).runs_first],
+        components=[ComponentPlan(name, list(components.get(name).needs)) for name in order],
         component_timeout_seconds=settings.component_timeout_seconds,
         heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+        max_component_attempts=settings.max_component_attempts,
     )
 
 
@@ -42,6 +91,47 @@ async def start_report(client: Client, settings: Settings, report_id: str, compo
     except WorkflowAlreadyStartedError:
         return False
     return True
+
+
+async def queue_report(
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    client: Callable[[], Awaitable[Client]],
+    organization_id: uuid.UUID,
+    survey_id: uuid.UUID,
+    components: list[str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> Report:
+    """Check the request, store the queued report, then start its workflow.
+
+    Raises `ReportRequestError` (or `SurveyNotFound`) before anything is stored, and `TemporalUnavailable` after
+    marking the stored report failed. `client` is called only once the request is valid, so a bad request gets
+    its error even while Temporal is down. Database work runs in a thread: callers may be event loops.
+    """
+    def store() -> Report:
+        with transaction(sessions) as session:
+            report = create_report_run(
+                session, organization_id=organization_id, survey_id=survey_id, component_names=components,
+                parameters=parameters, notebooks_dir=settings.notebooks_dir,
+            )
+            session.expunge(report)
+            return report
+
+    report = await asyncio.to_thread(store)
+    try:
+        await start_report(await client(), settings, str(report.id), list(report.component_names))
+    except Exception as exc:  # whatever went wrong, the stored report must not stay queued
+        message = f"could not start the report run: {exc}"
+        await asyncio.to_thread(_mark_failed, sessions, report.id, message)
+        log.warning("starting the workflow of report %s failed: %s", report.id, exc)
+        raise TemporalUnavailable(message, report.id) from exc
+    return report
+
+
+def _mark_failed(sessions: sessionmaker[Session], report_id: uuid.UUID, message: str) -> None:
+    with transaction(sessions) as session:
+        report_store.set_report_status(session, report_id=report_id, status=ReportStatus.FAILED, error=message)
 
 
 async def start_stranded_reports(

@@ -20,7 +20,7 @@ from workbench.config import Settings, get_settings
 from workbench.kernelspec import install_kernelspec, is_installed
 from workbench.storage.db import make_engine, make_sessionmaker
 from workers.activities import ReportActivities
-from workers.starter import start_stranded_reports
+from workers.starter import connect, start_stranded_reports
 from workers.workflows import ReportWorkflow
 
 log = logging.getLogger("workbench.worker")
@@ -30,9 +30,8 @@ STRANDED_AFTER = timedelta(minutes=1)  # longer than any API needs between stori
 
 
 def build_worker(
-    client: Client, settings: Settings, executor: ThreadPoolExecutor, sessions: sessionmaker[Session] | None = None
+    client: Client, settings: Settings, executor: ThreadPoolExecutor, sessions: sessionmaker[Session]
 ) -> Worker:
-    sessions = sessions or make_sessionmaker(make_engine(settings.effective_database_url))
     activities = ReportActivities(settings, sessions)
     return Worker(
         client,
@@ -48,7 +47,7 @@ def build_worker(
 async def run_worker(settings: Settings) -> None:
     if not is_installed():
         install_kernelspec()
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await connect(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -10,28 +10,36 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workbench.statuses import ComponentStatus, ReportStatus
     from workers.shared import (
         ComponentInput,
+        ComponentPlan,
         ComponentProgress,
         FailReportInput,
         PreparedReport,
         ReportInput,
         ReportOutcome,
         ReportRef,
+        SkipComponentInput,
     )
 
 SHORT_STEP = timedelta(minutes=2)
-SHORT_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["ReportNotFound", "InvalidReport"])
+# Error types the activities raise as non-retryable; listed here too so a retry policy never retries them.
+NOT_RETRYABLE = ["ReportNotFound", "InvalidReport", "NotebookError"]
+SHORT_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=NOT_RETRYABLE)
 
 
 @workflow.defn
 class ReportWorkflow:
+    """Prepare the snapshot, run every component as soon as the components it needs have completed (skip it
+    when one of them did not), settle the report's status, notify."""
+
     def __init__(self) -> None:
         self._progress: dict[str, ComponentProgress] = {}
 
     @workflow.run
     async def run(self, params: ReportInput) -> ReportOutcome:
-        self._progress = {name: ComponentProgress("pending") for name in params.components}
+        self._progress = {c.name: ComponentProgress(ComponentStatus.PENDING) for c in params.components}
         ref = ReportRef(params.report_id)
         try:
             await workflow.execute_activity(
@@ -44,41 +52,58 @@ class ReportWorkflow:
                 "fail_report", FailReportInput(params.report_id, message),
                 start_to_close_timeout=SHORT_STEP, retry_policy=SHORT_RETRY,
             )
-            return ReportOutcome(params.report_id, "failed", list(params.components))
+            outcome = ReportOutcome(params.report_id, ReportStatus.FAILED, [c.name for c in params.components])
+            await self._notify(outcome)
+            return outcome
 
-        first = [n for n in params.components if n in params.first]
-        rest = [n for n in params.components if n not in params.first]
-        for name in first:
-            await self._run_component(params, name)
-        await asyncio.gather(*(self._run_component(params, name) for name in rest))
+        runs: dict[str, asyncio.Task[ComponentStatus]] = {}
+        for plan in params.components:  # dependency order, so every need already has its task
+            runs[plan.name] = asyncio.create_task(self._run_when_ready(params, plan, [runs[n] for n in plan.needs]))
+        await asyncio.gather(*runs.values())
 
         status = await workflow.execute_activity(
-            "compile_report", ref, result_type=str, start_to_close_timeout=SHORT_STEP, retry_policy=SHORT_RETRY
+            "finish_report", ref, result_type=ReportStatus, start_to_close_timeout=SHORT_STEP,
+            retry_policy=SHORT_RETRY,
         )
-        failed = [n for n, p in self._progress.items() if p.state == "failed"]
+        failed = [n for n, p in self._progress.items() if p.state != ComponentStatus.COMPLETED]
         outcome = ReportOutcome(params.report_id, status, failed)
+        await self._notify(outcome)
+        return outcome
+
+    async def _notify(self, outcome: ReportOutcome) -> None:
         await workflow.execute_activity(
             "notify_report_finished", outcome, start_to_close_timeout=SHORT_STEP, retry_policy=SHORT_RETRY
         )
-        return outcome
 
-    async def _run_component(self, params: ReportInput, name: str) -> None:
-        self._progress[name] = ComponentProgress("running")
+    async def _run_when_ready(
+        self, params: ReportInput, plan: ComponentPlan, needs: list[asyncio.Task[ComponentStatus]]
+    ) -> ComponentStatus:
+        states = await asyncio.gather(*needs)
+        missing = [n for n, s in zip(plan.needs, states, strict=True) if s != ComponentStatus.COMPLETED]
+        if missing:
+            reason = f"skipped: needs {', '.join(missing)}, which did not complete"
+            await workflow.execute_activity(
+                "skip_component", SkipComponentInput(params.report_id, plan.name, reason),
+                start_to_close_timeout=SHORT_STEP, retry_policy=SHORT_RETRY,
+            )
+            self._progress[plan.name] = ComponentProgress(ComponentStatus.SKIPPED, reason)
+            return ComponentStatus.SKIPPED
+        self._progress[plan.name] = ComponentProgress(ComponentStatus.RUNNING)
         try:
             await workflow.execute_activity(
                 "run_component",
-                ComponentInput(params.report_id, name),
+                ComponentInput(params.report_id, plan.name),
                 start_to_close_timeout=timedelta(seconds=params.component_timeout_seconds),
                 heartbeat_timeout=timedelta(seconds=params.heartbeat_timeout_seconds),
-                retry_policy=RetryPolicy(
-                    maximum_attempts=params.max_component_attempts,
-                    non_retryable_error_types=["NotebookError", "InvalidReport", "ReportNotFound"],
-                ),
+                retry_policy=RetryPolicy(maximum_attempts=params.max_component_attempts,
+                                         non_retryable_error_types=NOT_RETRYABLE),
             )
-            self._progress[name] = ComponentProgress("completed")
         except ActivityError as exc:
-            # One failed component does not stop the others; compile_report reads the stored errors.
-            self._progress[name] = ComponentProgress("failed", _message(exc))
+            # One failed component does not stop the others; finish_report reads the stored errors.
+            self._progress[plan.name] = ComponentProgress(ComponentStatus.FAILED, _message(exc))
+            return ComponentStatus.FAILED
+        self._progress[plan.name] = ComponentProgress(ComponentStatus.COMPLETED)
+        return ComponentStatus.COMPLETED
 
     @workflow.query
     def progress(self) -> dict[str, ComponentProgress]:

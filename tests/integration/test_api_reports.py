@@ -19,8 +19,8 @@ from tests.integration.api_support import (
     response,
 )
 from tests.integration.conftest import FailingTemporalClient
-from workbench.config import Settings
-from workbench.report_runs import create_report_run
+from workbench.config import REPO_ROOT, Settings
+from workbench.reports.request import create_report_run
 from workbench.storage import reports as report_store
 from workbench.storage.db import make_engine, make_sessionmaker, transaction
 from workbench.storage.models import DEFAULT_ORGANIZATION_ID, ComponentStatus, Report, ReportStatus
@@ -113,7 +113,8 @@ def test_unknown_report_is_404(client: TestClient, path: str) -> None:
 def queued_report(db: sessionmaker[Session], survey_id: str) -> uuid.UUID:
     with transaction(db) as session:
         report = create_report_run(session, organization_id=DEFAULT_ORGANIZATION_ID,
-                                   survey_id=uuid.UUID(survey_id), component_names=["basic_stats"])
+                                   survey_id=uuid.UUID(survey_id), component_names=["basic_stats"],
+                                   notebooks_dir=REPO_ROOT / "notebooks")
         return report.id
 
 

@@ -64,7 +64,7 @@ def unsafe_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_basic_stats_notebook_emits_basic_stats(tmp_path: Path) -> None:
     nb = _run("basic_stats", SAMPLE, tmp_path)
-    result = extract_result(nb, components.get("basic_stats").required_keys)
+    result = extract_result(nb, components.get("basic_stats").result_model)
     expected = json.loads(json.dumps(basic_stats(load_snapshot(SAMPLE))))
     assert result == expected
     assert result["response_count"] == 2000 and result["nps"]["n"] > 0
@@ -72,7 +72,7 @@ def test_basic_stats_notebook_emits_basic_stats(tmp_path: Path) -> None:
 
 def test_visualizations_notebook_shows_every_chart(tmp_path: Path) -> None:
     nb = _run("visualizations", SAMPLE, tmp_path)
-    result = extract_result(nb, components.get("visualizations").required_keys)
+    result = extract_result(nb, components.get("visualizations").result_model)
     specs = chart_specs(load_snapshot(SAMPLE))
     assert result == {"charts": specs, "chart_count": len(specs)}
     assert len(specs) == 6  # nps, its breakdown, two ratings, two choice questions
@@ -88,7 +88,7 @@ def test_visualizations_notebook_shows_every_chart(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["basic_stats", "visualizations"])
 def test_notebooks_escape_untrusted_text(name: str, unsafe_snapshot: Path, tmp_path: Path) -> None:
     nb = _run(name, unsafe_snapshot, tmp_path)
-    extract_result(nb, components.get(name).required_keys)
+    extract_result(nb, components.get(name).result_model)
     rich = [
         text
         for o in _outputs(nb)

@@ -89,7 +89,7 @@ def html_outputs(nb: Any) -> str:
 def test_notebook_emits_module_result(name: str, small_snapshot: Path, tmp_path: Path) -> None:
     nb = run(name, tmp_path, {"snapshot_path": str(small_snapshot)})
 
-    emitted = extract_result(nb, components.get(name).required_keys)
+    emitted = extract_result(nb, components.get(name).result_model)
     expected = json.loads(json.dumps(ANALYSES[name](load_snapshot(small_snapshot)), allow_nan=False))
     assert emitted == expected
     assert set(emitted["questions"]) == {"liked_most", "improve", "other"}
@@ -121,6 +121,6 @@ def test_saved_notebook_shape(name: str) -> None:
 @pytest.mark.parametrize("name", ["sentiment", "themes"])
 def test_notebook_runs_on_bundled_sample_with_default_parameters(name: str, tmp_path: Path) -> None:
     nb = run(name, tmp_path, {})
-    emitted = extract_result(nb, components.get(name).required_keys)
+    emitted = extract_result(nb, components.get(name).result_model)
     assert emitted == json.loads(json.dumps(ANALYSES[name](load_snapshot(SAMPLE))))
     assert {"liked_most", "improve"} <= set(emitted["questions"])

@@ -11,16 +11,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from api.routes.reports import status_of
 from tests.conftest import SAMPLE_PATH
 from workbench.config import REPO_ROOT, Settings
-from workbench.report_runs import create_report_run
+from workbench.reports.request import create_report_run
+from workbench.reports.views import report_status_view
 from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
 from workbench.storage.db import make_engine, make_sessionmaker, transaction
 from workbench.storage.models import DEFAULT_ORGANIZATION_ID
 from workbench.surveys.files import parse_json_responses, read_survey_file
 from workers.shared import ReportOutcome
+from workers.starter import queue_report as queue_through_the_door
 from workers.starter import start_report, start_stranded_reports
 from workers.worker import build_worker
 
@@ -41,15 +42,22 @@ def queue_report(settings: Settings, survey_id: uuid.UUID, names: list[str] | No
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
     with transaction(sessions) as session:
         report = create_report_run(session, organization_id=DEFAULT_ORGANIZATION_ID, survey_id=survey_id,
-                                   component_names=names)
+                                   component_names=names, notebooks_dir=settings.notebooks_dir)
     return sessions, report
 
 
-async def generate(env, settings: Settings, survey_id: uuid.UUID, names=None):  # type: ignore[no-untyped-def]
-    sessions, report = queue_report(settings, survey_id, names)
+async def generate(env, settings: Settings, survey_id: uuid.UUID, names=None, parameters=None):  # type: ignore[no-untyped-def]
+    """Queue a report through the one door the API and the CLI use, and run it on a real worker."""
+    sessions = make_sessionmaker(make_engine(settings.effective_database_url))
+
+    async def client():  # type: ignore[no-untyped-def]
+        return env.client
+
     with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
-        async with build_worker(env.client, settings, executor):
-            assert await start_report(env.client, settings, str(report.id), list(report.component_names))
+        async with build_worker(env.client, settings, executor, sessions):
+            report = await queue_through_the_door(
+                sessions=sessions, settings=settings, client=client, organization_id=DEFAULT_ORGANIZATION_ID,
+                survey_id=survey_id, components=names, parameters=parameters)
             outcome = await env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome).result()
     return report.id, outcome, sessions
 
@@ -99,7 +107,7 @@ async def test_a_notebook_that_raises_fails_its_component_only(temporal_env, set
     with sessions() as session:
         report = report_store.get_report(session, report_id=report_id)
         assert report.status == "partial" and "sentiment" in report.error
-        public = status_of(report)  # what GET /api/v1/reports/{id}/status answers
+        public = report_status_view(report)  # what GET /api/v1/reports/{id}/status answers
         assert public.failed_components == ["sentiment"] and public.progress == 1.0
         rows = {r.component_type: r for r in report_store.component_documents(session, report_id=report_id)}
         failed = rows.pop("sentiment")
@@ -139,7 +147,7 @@ async def test_a_report_of_a_survey_that_was_emptied_fails_cleanly(temporal_env,
         from workbench.storage.models import Response
         session.execute(delete(Response).where(Response.survey_id == survey_id))
     with ThreadPoolExecutor(2) as executor:
-        async with build_worker(temporal_env.client, settings, executor):
+        async with build_worker(temporal_env.client, settings, executor, sessions):
             await start_report(temporal_env.client, settings, str(report.id), ["basic_stats"])
             outcome = await temporal_env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome).result()
     assert outcome.status == "failed"
@@ -163,7 +171,7 @@ async def test_a_report_whose_start_was_lost_is_started_by_a_worker_once(tempora
     assert await start_stranded_reports(temporal_env.client, settings, sessions, timedelta(0)) == []
     assert await start_report(temporal_env.client, settings, str(report.id), ["basic_stats"]) is False
     with ThreadPoolExecutor(2) as executor:
-        async with build_worker(temporal_env.client, settings, executor):
+        async with build_worker(temporal_env.client, settings, executor, sessions):
             handle = temporal_env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome)
             assert (await handle.result()).status == "completed"
     assert await start_stranded_reports(temporal_env.client, settings, sessions, timedelta(0)) == []

@@ -12,7 +12,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from workbench import pipeline
+from workbench.reports import steps as pipeline
 from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
 from workbench.storage.db import make_engine, make_sessionmaker, transaction
@@ -362,46 +362,46 @@ def _report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> Report:
         return report
 
 
-def test_compile_report_completed(sessions: sessionmaker[Session]) -> None:
+def test_finish_report_completed(sessions: sessionmaker[Session]) -> None:
     report_id = new_report(sessions, new_survey(sessions, [rec("a")]))
     _finish(sessions, report_id, "basic_stats", True)
     _finish(sessions, report_id, "themes", True)
-    assert pipeline.compile_report(sessions, report_id) is ReportStatus.COMPLETED
+    assert pipeline.finish_report(sessions, report_id) is ReportStatus.COMPLETED
     report = _report(sessions, report_id)
     assert (report.status, report.error) == ("completed", None)
     assert report.completed_at is not None
 
 
-def test_compile_report_partial_names_the_failed_component(sessions: sessionmaker[Session]) -> None:
+def test_finish_report_partial_names_the_failed_component(sessions: sessionmaker[Session]) -> None:
     report_id = new_report(sessions, new_survey(sessions, [rec("a")]), ["basic_stats", "sentiment", "themes"])
     _finish(sessions, report_id, "basic_stats", True)
     _finish(sessions, report_id, "sentiment", True)
     _finish(sessions, report_id, "themes", False)
-    assert pipeline.compile_report(sessions, report_id) is ReportStatus.PARTIAL
+    assert pipeline.finish_report(sessions, report_id) is ReportStatus.PARTIAL
     report = _report(sessions, report_id)
     assert report.status == "partial"
     assert report.error is not None
-    assert "themes (themes blew up)" in report.error
+    assert "themes failed: themes blew up" in report.error
     assert "basic_stats" not in report.error and "sentiment" not in report.error
 
 
-def test_compile_report_counts_an_unfinished_component_as_failed(sessions: sessionmaker[Session]) -> None:
+def test_finish_report_counts_an_unfinished_component_as_failed(sessions: sessionmaker[Session]) -> None:
     report_id = new_report(sessions, new_survey(sessions, [rec("a")]))
     _finish(sessions, report_id, "basic_stats", True)
-    assert pipeline.compile_report(sessions, report_id) is ReportStatus.PARTIAL
-    assert "themes (pending)" in (_report(sessions, report_id).error or "")
+    assert pipeline.finish_report(sessions, report_id) is ReportStatus.PARTIAL
+    assert "themes pending: no result" in (_report(sessions, report_id).error or "")
 
 
-def test_compile_report_failed(sessions: sessionmaker[Session]) -> None:
+def test_finish_report_failed(sessions: sessionmaker[Session]) -> None:
     report_id = new_report(sessions, new_survey(sessions, [rec("a")]))
     _finish(sessions, report_id, "basic_stats", False)
     _finish(sessions, report_id, "themes", False)
-    assert pipeline.compile_report(sessions, report_id) is ReportStatus.FAILED
+    assert pipeline.finish_report(sessions, report_id) is ReportStatus.FAILED
     report = _report(sessions, report_id)
     assert report.status == "failed"
     assert report.error is not None and "basic_stats" in report.error and "themes" in report.error
     with pytest.raises(pipeline.ReportNotFound):
-        pipeline.compile_report(sessions, uuid.uuid4())
+        pipeline.finish_report(sessions, uuid.uuid4())
 
 
 def test_downgrade_to_base_then_upgrade(database_url: str) -> None:

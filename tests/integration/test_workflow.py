@@ -5,24 +5,46 @@ from __future__ import annotations
 import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from temporalio import activity
+from temporalio import activity, workflow
+from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
-from workers.shared import ComponentDone, ComponentInput, FailReportInput, PreparedReport, ReportInput, ReportRef
+from workbench.config import REPO_ROOT
+from workbench.statuses import ComponentStatus, ReportStatus
+from workers.shared import (
+    ComponentInput,
+    ComponentPlan,
+    FailReportInput,
+    PreparedReport,
+    ReportInput,
+    ReportOutcome,
+    ReportRef,
+    SkipComponentInput,
+)
 from workers.workflows import ReportWorkflow
 
 pytestmark = pytest.mark.temporal
 COMPONENTS = ["basic_stats", "sentiment", "themes", "visualizations"]
+NEEDS = {"visualizations": ["basic_stats"]}
+
+
+def plans(names: list[str], needs: dict[str, list[str]] = NEEDS) -> list[ComponentPlan]:
+    return [ComponentPlan(n, [x for x in needs.get(n, []) if x in names]) for n in names]
 
 
 class FakeActivities:
     """Records the calls; `broken` components fail like a notebook error would."""
 
-    def __init__(self, broken: frozenset[str] = frozenset(), prepare_fails: bool = False) -> None:
+    def __init__(self, broken: frozenset[str] = frozenset(), prepare_fails: bool = False,
+                 durations: dict[str, float] | None = None) -> None:
         self.events: list[str] = []
+        self.durations = durations or {}
+        self.skipped: dict[str, str] = {}
         self.broken = broken
         self.prepare_fails = prepare_fails
         self.failed_with: str | None = None
@@ -36,18 +58,21 @@ class FakeActivities:
             return PreparedReport(ref.report_id, 10)
 
         @activity.defn(name="run_component")
-        async def run_component(params: ComponentInput) -> ComponentDone:
+        async def run_component(params: ComponentInput) -> None:
             self.events.append(f"start:{params.component}")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(self.durations.get(params.component, 0.05))
             self.events.append(f"end:{params.component}")
             if params.component in self.broken:
                 raise ApplicationError("cell 3 raised ZeroDivisionError", {"cell_index": 3}, type="NotebookError",
                                        non_retryable=True)
-            return ComponentDone(params.report_id, params.component, "completed")
 
-        @activity.defn(name="compile_report")
-        async def compile_report(ref: ReportRef) -> str:
-            return "partial" if self.broken else "completed"
+        @activity.defn(name="skip_component")
+        async def skip_component(params: SkipComponentInput) -> None:
+            self.skipped[params.component] = params.reason
+
+        @activity.defn(name="finish_report")
+        async def finish_report(ref: ReportRef) -> ReportStatus:
+            return ReportStatus.PARTIAL if self.broken else ReportStatus.COMPLETED
 
         @activity.defn(name="fail_report")
         async def fail_report(params: FailReportInput) -> None:
@@ -57,7 +82,7 @@ class FakeActivities:
         async def notify_report_finished(outcome) -> None:  # type: ignore[no-untyped-def]
             self.notified.append(outcome)
 
-        return [prepare_report, run_component, compile_report, fail_report, notify_report_finished]
+        return [prepare_report, run_component, skip_component, finish_report, fail_report, notify_report_finished]
 
 
 async def run(env, fake: FakeActivities, components=COMPONENTS):  # type: ignore[no-untyped-def]
@@ -68,7 +93,7 @@ async def run(env, fake: FakeActivities, components=COMPONENTS):  # type: ignore
                           activity_executor=executor):
             handle = await env.client.start_workflow(
                 ReportWorkflow.run,
-                ReportInput(report_id, list(components), first=["basic_stats"]),
+                ReportInput(report_id, plans(list(components))),
                 id=report_id, task_queue=queue,
             )
             outcome = await handle.result()
@@ -76,16 +101,25 @@ async def run(env, fake: FakeActivities, components=COMPONENTS):  # type: ignore
     return outcome, progress
 
 
-async def test_basic_stats_runs_before_the_others_in_parallel(time_skipping_env) -> None:
-    fake = FakeActivities()
+async def test_components_start_at_once_unless_they_need_another(time_skipping_env) -> None:
+    # basic_stats is slow: sentiment and themes must not wait for it; visualizations must
+    fake = FakeActivities(durations={"basic_stats": 0.3})
     outcome, progress = await run(time_skipping_env, fake)
-    assert outcome.status == "completed" and outcome.failed_components == []
-    assert fake.events[:2] == ["start:basic_stats", "end:basic_stats"]
-    rest = fake.events[2:]
-    # the other three all start before any of them ends: they run in parallel
-    assert sorted(e for e in rest[:3]) == ["start:sentiment", "start:themes", "start:visualizations"]
-    assert {name: p.state for name, p in progress.items()} == dict.fromkeys(COMPONENTS, "completed")
+    assert outcome.status == ReportStatus.COMPLETED and outcome.failed_components == []
+    assert sorted(fake.events[:3]) == ["start:basic_stats", "start:sentiment", "start:themes"]
+    assert fake.events.index("start:visualizations") > fake.events.index("end:basic_stats")
+    assert {name: p.state for name, p in progress.items()} == dict.fromkeys(COMPONENTS, ComponentStatus.COMPLETED)
     assert len(fake.notified) == 1
+
+
+async def test_a_component_whose_upstream_failed_is_skipped_with_the_reason(time_skipping_env) -> None:
+    fake = FakeActivities(broken=frozenset({"basic_stats"}))
+    outcome, progress = await run(time_skipping_env, fake)
+    assert "start:visualizations" not in fake.events  # never run on missing input
+    assert fake.skipped == {"visualizations": "skipped: needs basic_stats, which did not complete"}
+    assert progress["visualizations"].state == ComponentStatus.SKIPPED
+    assert {progress[n].state for n in ("sentiment", "themes")} == {ComponentStatus.COMPLETED}
+    assert sorted(outcome.failed_components) == ["basic_stats", "visualizations"]
 
 
 async def test_a_failed_component_does_not_stop_the_others(time_skipping_env) -> None:
@@ -106,6 +140,7 @@ async def test_an_invalid_report_is_failed_without_running_components(time_skipp
     assert outcome.status == "failed"
     assert fake.failed_with == "the survey has no responses"
     assert fake.events == []
+    assert len(fake.notified) == 1  # a report that could not even start is announced like any other
 
 
 async def test_a_duplicate_report_id_is_refused(time_skipping_env) -> None:
@@ -116,7 +151,7 @@ async def test_a_duplicate_report_id_is_refused(time_skipping_env) -> None:
     report_id = str(uuid.uuid4())
     async with Worker(time_skipping_env.client, task_queue=queue, workflows=[ReportWorkflow],
                       activities=fake.all()):
-        params = ReportInput(report_id, ["basic_stats"], first=["basic_stats"])
+        params = ReportInput(report_id, plans(["basic_stats"]))
         handle = await time_skipping_env.client.start_workflow(ReportWorkflow.run, params, id=report_id,
                                                                task_queue=queue)
         with pytest.raises(WorkflowAlreadyStartedError):
@@ -125,19 +160,36 @@ async def test_a_duplicate_report_id_is_refused(time_skipping_env) -> None:
         await handle.result()
 
 
-async def test_histories_replay_deterministically(time_skipping_env) -> None:
-    """A recorded history replays against the current workflow code: changes that break running reports fail."""
-    from temporalio.worker import Replayer
+HISTORIES = sorted((REPO_ROOT / "tests" / "histories").glob("*.json"))
 
-    fake = FakeActivities(broken=frozenset({"themes"}))
-    queue = f"wf-{uuid.uuid4().hex[:8]}"
-    report_id = str(uuid.uuid4())
-    async with Worker(time_skipping_env.client, task_queue=queue, workflows=[ReportWorkflow],
-                      activities=fake.all()):
-        handle = await time_skipping_env.client.start_workflow(
-            ReportWorkflow.run, ReportInput(report_id, list(COMPONENTS), first=["basic_stats"]),
-            id=report_id, task_queue=queue)
-        await handle.result()
-    history = await handle.fetch_history()
-    result = await Replayer(workflows=[ReportWorkflow]).replay_workflow(history)
-    assert result.replay_failure is None
+
+def test_histories_are_checked_in() -> None:
+    assert HISTORIES, "record them with: python -m tests.histories.record"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.name)
+async def test_recorded_histories_replay_on_the_current_workflow(path: Path) -> None:
+    """Histories recorded from real runs (tests/histories/, one set per workflow version) must replay: a change
+    to ReportWorkflow that would break reports already running fails here."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await Replayer(workflows=[ReportWorkflow]).replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+
+
+@workflow.defn(name="ReportWorkflow")
+class ReorderedReportWorkflow(ReportWorkflow):
+    """The same workflow with its steps reordered: what an incompatible change looks like."""
+
+    @workflow.run
+    async def run(self, params: ReportInput) -> ReportOutcome:
+        await workflow.execute_activity("finish_report", ReportRef(params.report_id), result_type=ReportStatus,
+                                        start_to_close_timeout=timedelta(minutes=1))
+        return await super().run(params)
+
+
+async def test_an_incompatible_change_fails_the_replay() -> None:
+    """The replay test can fail: the recorded history does not replay on a reordered workflow."""
+    history = WorkflowHistory.from_json(HISTORIES[0].stem, HISTORIES[0].read_text())
+    result = await Replayer(workflows=[ReorderedReportWorkflow]).replay_workflow(
+        history, raise_on_replay_failure=False)
+    assert result.replay_failure is not None

@@ -5,8 +5,17 @@ import math
 import nbformat
 import numpy as np
 import pytest
+from pydantic import BaseModel, Field
 
-from workbench.results import RESULT_MIME, ResultError, extract_result
+from workbench.results import RESULT_MIME, ResultError, extract_result, result_environment
+
+
+class NeedsA(BaseModel):
+    a: int = Field(ge=0)
+
+
+class Nested(BaseModel):
+    inner: NeedsA
 
 
 def notebook_with(*payloads: object) -> nbformat.NotebookNode:
@@ -20,7 +29,8 @@ def notebook_with(*payloads: object) -> nbformat.NotebookNode:
 
 
 def test_extracts_the_single_result() -> None:
-    assert extract_result(notebook_with({"a": 1, "b": [1, 2]}), frozenset({"a"})) == {"a": 1, "b": [1, 2]}
+    # extra keys pass through untouched: the model names what must be there, not all there may be
+    assert extract_result(notebook_with({"a": 1, "b": [1, 2]}), NeedsA) == {"a": 1, "b": [1, 2]}
 
 
 @pytest.mark.parametrize(
@@ -30,23 +40,43 @@ def test_extracts_the_single_result() -> None:
         (({"a": 1}, {"a": 2}), "emitted 2 results"),
         (({},), "non-empty JSON object"),
         (([1, 2],), "non-empty JSON object"),
-        (({"b": 1},), "lacks required keys: a"),
+        (({"b": 1},), "does not match its schema: a: Field required"),
+        (({"a": -1},), "a: Input should be greater than or equal to 0"),
+        (({"a": "x", "b": 1},), "a: Input should be a valid integer"),
         (({"a": math.nan},), "result.a is nan"),
     ],
 )
 def test_rejects_missing_duplicate_or_invalid_results(payloads: tuple, message: str) -> None:
     with pytest.raises(ResultError, match=message):
-        extract_result(notebook_with(*payloads), frozenset({"a"}))
+        extract_result(notebook_with(*payloads), NeedsA)
+
+
+def test_a_schema_mismatch_names_the_nested_field() -> None:
+    with pytest.raises(ResultError, match=r"inner\.a: Input should be a valid integer"):
+        extract_result(notebook_with({"inner": {"a": [1]}}), Nested)
 
 
 def test_emit_result_converts_numpy_and_refuses_nan(monkeypatch: pytest.MonkeyPatch) -> None:
     from workbench import results
 
     shown: list[dict] = []
-    monkeypatch.setattr("IPython.display.display", lambda data, raw: shown.append(data))
+    metadata: list[dict] = []
+    monkeypatch.setattr("IPython.display.display",
+                        lambda data, raw, metadata=None: (shown.append(data), metadata_seen.append(metadata)))
+    metadata_seen = metadata
     results.emit_result({"n": np.int64(3), "xs": np.array([1.5, 2.5]), "nested": {"m": np.float64(0.5)}})
     assert shown[0][RESULT_MIME] == {"n": 3, "xs": [1.5, 2.5], "nested": {"m": 0.5}}
+    # the kernel's environment travels with the result, for the component's provenance
+    env = metadata[0][RESULT_MIME]["environment"]
+    assert env["python"].count(".") == 2 and env["packages"]["pandas"] == __import__("pandas").__version__
     with pytest.raises(ResultError, match="not valid JSON"):
         results.emit_result({"bad": float("inf")})
     with pytest.raises(ResultError, match="non-empty dict"):
         results.emit_result({})
+
+
+def test_the_environment_is_read_back_from_the_result_output() -> None:
+    nb = notebook_with({"a": 1})
+    nb.cells[0].outputs[0]["metadata"] = {RESULT_MIME: {"environment": {"python": "3.11.2", "packages": {}}}}
+    assert result_environment(nb) == {"python": "3.11.2", "packages": {}}
+    assert result_environment(notebook_with({"a": 1})) is None  # a result emitted before environments were kept

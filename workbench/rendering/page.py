@@ -20,7 +20,7 @@ REPORT_PAGE_CSP = (
 )
 
 _BADGES = {"completed": "ok", "partial": "warn", "failed": "bad", "running": "busy", "queued": "idle",
-           "pending": "idle"}
+           "pending": "idle", "skipped": "warn"}
 _IN_PROGRESS = frozenset({"queued", "pending", "running"})
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Enum,
     ForeignKey,
     Integer,
     String,
@@ -20,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from workbench.statuses import ComponentStatus, ReportStatus
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 DEFAULT_ORGANIZATION_ID = uuid.UUID("00000000-0000-0000-0000-000000000001")  # seeded by migration 0001
@@ -57,27 +60,10 @@ class Base(DeclarativeBase):
     }
 
 
-class ReportStatus(StrEnum):
-    """queued -> running -> completed | partial (some components failed) | failed."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    PARTIAL = "partial"
-    FAILED = "failed"
-
-    @property
-    def finished(self) -> bool:
-        return self in {ReportStatus.COMPLETED, ReportStatus.PARTIAL, ReportStatus.FAILED}
-
-
-class ComponentStatus(StrEnum):
-    """pending -> running -> completed | failed."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
+def _status_column(enum: type[StrEnum]) -> Enum:
+    # Stored as the value in a VARCHAR (no database enum type to migrate when a state is added).
+    return Enum(enum, native_enum=False, create_constraint=False, length=20,
+                values_callable=lambda members: [m.value for m in members], validate_strings=True)
 
 
 class Organization(Base):
@@ -136,8 +122,10 @@ class Report(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
     survey_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("surveys.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default=ReportStatus.QUEUED)
+    status: Mapped[ReportStatus] = mapped_column(_status_column(ReportStatus), default=ReportStatus.QUEUED)
     component_names: Mapped[list[Any]]
+    # Per-component parameters the request set ({"themes": {"n_themes": 8}}); defaults come from the notebooks.
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -173,7 +161,7 @@ class ReportComponent(Base):
     )
     component_type: Mapped[str] = mapped_column(String(100), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(20), default=ComponentStatus.PENDING)
+    status: Mapped[ComponentStatus] = mapped_column(_status_column(ComponentStatus), default=ComponentStatus.PENDING)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     html: Mapped[str | None] = mapped_column(Text, deferred=True)
     notebook: Mapped[str | None] = mapped_column(Text, deferred=True)
@@ -181,5 +169,7 @@ class ReportComponent(Base):
     cells_done: Mapped[int] = mapped_column(Integer, default=0)
     cells_total: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # What produced the result: notebook hash and commit, parameters, kernel and package versions, input hash.
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]

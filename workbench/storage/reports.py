@@ -21,12 +21,19 @@ from workbench.surveys.schema import Snapshot
 
 
 def create_report(
-    session: Session, *, organization_id: uuid.UUID, survey_id: uuid.UUID, component_names: list[str]
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    survey_id: uuid.UUID,
+    component_names: list[str],
+    parameters: dict[str, dict[str, Any]] | None = None,
 ) -> Report:
+    """Add a queued report with one pending row per component (flushed, not committed)."""
     report = Report(
         organization_id=organization_id,
         survey_id=survey_id,
         component_names=list(component_names),
+        parameters=dict(parameters or {}),
         status=ReportStatus.QUEUED,
     )
     report.components = [
@@ -136,14 +143,34 @@ def finish_component(
     error: dict[str, Any] | None,
     cells_done: int | None = None,
     completed_at: datetime | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> None:
     """Record a component's outcome, replacing whatever an earlier attempt stored."""
     row = _component_for_update(session, report_id, name)
     row.status = status
     row.result, row.html, row.notebook, row.error = result, html, notebook, error
+    row.provenance = provenance
     if cells_done is not None:
         row.cells_done = cells_done
     row.completed_at = completed_at or utcnow()
+
+
+def skip_component(session: Session, *, report_id: uuid.UUID, name: str, reason: str) -> None:
+    """Mark a component skipped: it never ran, because a component it needs did not complete."""
+    row = _component_for_update(session, report_id, name)
+    row.status = ComponentStatus.SKIPPED
+    row.result = row.html = row.notebook = None
+    row.error = {"message": reason, "ename": "Skipped"}
+    row.completed_at = utcnow()
+
+
+def component_results(session: Session, *, report_id: uuid.UUID, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored results of the completed components among `names`."""
+    stmt = select(ReportComponent.component_type, ReportComponent.result).where(
+        ReportComponent.report_id == report_id, ReportComponent.component_type.in_(names),
+        ReportComponent.status == ComponentStatus.COMPLETED,
+    )
+    return {name: result for name, result in session.execute(stmt) if result is not None}
 
 
 def snapshot_response_count(session: Session, *, report_id: uuid.UUID) -> int | None:

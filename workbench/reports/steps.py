@@ -5,25 +5,31 @@ Each step is safe to repeat: a retried step overwrites what an earlier attempt s
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
+import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import nbformat
 from sqlalchemy.orm import Session, sessionmaker
 
-from workbench.components import components
+from workbench.components import SNAPSHOT_PARAMETER, ComponentSpec, components, result_path_parameter
 from workbench.config import Settings
 from workbench.rendering.html import render_component_html
-from workbench.results import ResultError, extract_result
+from workbench.results import ResultError, extract_result, result_environment
 from workbench.runner import NotebookError, NotebookRun, run_notebook
 from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
 from workbench.storage.db import transaction
-from workbench.storage.models import ComponentStatus, ReportStatus
+from workbench.storage.models import ComponentStatus, Report, ReportStatus
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
@@ -37,19 +43,18 @@ class InvalidReport(ValueError):
     """The report cannot run as requested (no responses, unknown component): retrying will not help."""
 
 
-@dataclass(frozen=True)
-class ComponentOutcome:
-    name: str
-    status: ComponentStatus
-    error: dict[str, Any] | None = None
+def _load_report(session: Session, report_id: uuid.UUID) -> Report:
+    report = report_store.get_report(session, report_id=report_id)
+    if report is None:
+        raise ReportNotFound(f"report {report_id} does not exist")
+    return report
+
 
 
 def prepare_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> int:
     """Validate the report, mark it running and freeze its input; returns the number of responses."""
     with transaction(sessions) as session:
-        report = report_store.get_report(session, report_id=report_id)
-        if report is None:
-            raise ReportNotFound(f"report {report_id} does not exist")
+        report = _load_report(session, report_id)
         unknown = [n for n in report.component_names if n not in components]
         if unknown:
             raise InvalidReport(f"unknown components: {', '.join(unknown)}")
@@ -71,31 +76,74 @@ def fail_report(sessions: sessionmaker[Session], report_id: uuid.UUID, message: 
         report_store.set_report_status(session, report_id=report_id, status=ReportStatus.FAILED, error=message)
 
 
+def skip_component(sessions: sessionmaker[Session], report_id: uuid.UUID, name: str, reason: str) -> None:
+    with transaction(sessions) as session:
+        report_store.skip_component(session, report_id=report_id, name=name, reason=reason)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    parameters: dict[str, Any]  # what the notebook gets: injected paths plus the request's values
+    requested: dict[str, Any]  # the request's values alone
+    snapshot_sha256: str
+    upstream_sha256: dict[str, str]
+
+
+def _write_inputs(session: Session, report: Report, spec: ComponentSpec, work_dir: Path) -> _Inputs:
+    """Write the snapshot and the upstream results into `work_dir`; the notebook's parameters point at them."""
+    snapshot = report_store.load_snapshot(session, report_id=report.id)
+    if snapshot is None:
+        raise InvalidReport(f"report {report.id} has no snapshot; prepare it first")
+    snapshot_bytes = snapshot.model_dump_json().encode()
+    (work_dir / "snapshot.json").write_bytes(snapshot_bytes)
+    parameters: dict[str, Any] = {SNAPSHOT_PARAMETER: str(work_dir / "snapshot.json")}
+    upstream = report_store.component_results(session, report_id=report.id, names=list(spec.needs))
+    missing = [n for n in spec.needs if n not in upstream]
+    if missing:  # the workflow skips such a component; this guards direct calls
+        raise InvalidReport(f"{spec.name} needs the results of {', '.join(missing)}, which did not complete")
+    hashes = {}
+    for need in spec.needs:
+        data = json.dumps(upstream[need], sort_keys=True).encode()
+        path = work_dir / f"{need}.result.json"
+        path.write_bytes(data)
+        parameters[result_path_parameter(need)] = str(path)
+        hashes[need] = hashlib.sha256(data).hexdigest()
+    requested = dict((report.parameters or {}).get(spec.name, {}))
+    return _Inputs({**parameters, **requested}, requested, hashlib.sha256(snapshot_bytes).hexdigest(), hashes)
+
+
+def kernel_environment(settings: Settings, spec: ComponentSpec) -> dict[str, str]:
+    """The kernel's environment: the worker's, less its WORKBENCH_* configuration, plus the declared secrets."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    for name in spec.secrets:
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"WORKBENCH_{name.upper()}"] = value.get_secret_value() if hasattr(value, "get_secret_value") \
+                else str(value)
+    return env
+
+
 def execute_component(
     sessions: sessionmaker[Session],
     settings: Settings,
     report_id: uuid.UUID,
     name: str,
     on_progress: ProgressCallback | None = None,
-) -> ComponentOutcome:
-    """Run one component's notebook on the report's snapshot and store result, HTML and notebook.
+) -> None:
+    """Run one component's notebook on the report's snapshot and store result, HTML, notebook and provenance.
 
     The executed notebook and its HTML are stored whatever happens. Raises `NotebookError` (don't retry)
     after storing a deterministic failure; other exceptions (kernel died, database down) propagate for a retry.
     """
     spec = components.get(name)
     notebook_path = settings.notebooks_dir / spec.notebook
-    work_dir = settings.data_dir / "work" / str(report_id) / name
+    report_dir = settings.data_dir / "work" / str(report_id)
+    work_dir = report_dir / name
     shutil.rmtree(work_dir, ignore_errors=True)  # leftovers of an attempt on a worker that died
     work_dir.mkdir(parents=True)
     try:
         with sessions() as session:
-            snapshot = report_store.load_snapshot(session, report_id=report_id)
-        if snapshot is None:
-            raise InvalidReport(f"report {report_id} has no snapshot; prepare it first")
-        snapshot_path = work_dir / "snapshot.json"
-        snapshot_path.write_text(snapshot.model_dump_json())
-
+            inputs = _write_inputs(session, _load_report(session, report_id), spec, work_dir)
         source = nbformat.read(str(notebook_path), as_version=4)
         cells_total = sum(1 for c in source.cells if c.cell_type == "code") + 1  # + papermill's injected cell
         with transaction(sessions) as session:
@@ -108,11 +156,11 @@ def execute_component(
                 on_progress(done, total)
 
         run = run_notebook(
-            notebook_path, work_dir / "executed.ipynb", {"snapshot_path": str(snapshot_path)},
+            notebook_path, work_dir / "executed.ipynb", inputs.parameters,
             kernel_name=settings.kernel_name, cwd=work_dir, cell_timeout=settings.cell_timeout_seconds,
-            on_cell=progress,
+            on_cell=progress, env=kernel_environment(settings, spec),
         )
-        result, error = _result_or_error(run, spec.required_keys)
+        result, error = _result_or_error(run, spec)
         with transaction(sessions) as session:
             report_store.finish_component(
                 session, report_id=report_id, name=name,
@@ -120,21 +168,51 @@ def execute_component(
                 result=result, html=_render(render_component_html, run.notebook),
                 notebook=nbformat.writes(run.notebook) if run.notebook is not None else None,
                 error=_error_info(error), cells_done=_executed_cells(run.notebook),
+                provenance=_provenance(settings, spec, notebook_path, inputs, run),
             )
         if error is not None:
             raise error
-        return ComponentOutcome(name, ComponentStatus.COMPLETED)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            report_dir.rmdir()  # only when empty: parallel components share it
 
 
-def _result_or_error(
-    run: NotebookRun, required_keys: frozenset[str]
-) -> tuple[dict[str, Any] | None, Exception | None]:
+def _provenance(
+    settings: Settings, spec: ComponentSpec, notebook_path: Path, inputs: _Inputs, run: NotebookRun
+) -> dict[str, Any]:
+    defaults = {p.name: p.default for p in components.user_parameters(spec.name, settings.notebooks_dir)}
+    kernel_env = result_environment(run.notebook) if run.notebook is not None else None
+    return {
+        "notebook": {"file": spec.notebook, "sha256": hashlib.sha256(notebook_path.read_bytes()).hexdigest(),
+                     **git_revision(notebook_path)},
+        "parameters": {**defaults, **inputs.requested},
+        "kernel": {"name": settings.kernel_name, **(kernel_env or {})},
+        "input": {"snapshot_sha256": inputs.snapshot_sha256, "upstream_sha256": inputs.upstream_sha256},
+    }
+
+
+def git_revision(path: Path) -> dict[str, Any]:
+    """The commit `path` was read at and whether it differs from it; empty outside a git checkout."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {}
+    changed = git("status", "--porcelain", "--", path.name)
+    return {"git_commit": commit, "git_modified": bool(changed)}
+
+
+def _result_or_error(run: NotebookRun, spec: ComponentSpec) -> tuple[dict[str, Any] | None, Exception | None]:
     if run.error is not None or run.notebook is None:
         return None, run.error
     try:
-        return extract_result(run.notebook, required_keys), None
+        return extract_result(run.notebook, spec.result_model), None
     except ResultError as exc:
         return None, NotebookError(str(exc), ename="ResultError", evalue=str(exc))
 
@@ -163,19 +241,17 @@ def _render(render: Callable[[Any], str], nb: Any) -> str | None:
         return None
 
 
-def compile_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> ReportStatus:
-    """Set the report's final status from its components' states; returns it."""
+def finish_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> ReportStatus:
+    """Set the report's final status from its components' states (completed, partial or failed); returns it."""
     with transaction(sessions) as session:
-        report = report_store.get_report(session, report_id=report_id)
-        if report is None:
-            raise ReportNotFound(f"report {report_id} does not exist")
+        report = _load_report(session, report_id)
         failed = [c for c in report.components if c.status != ComponentStatus.COMPLETED]
         if not failed:
             status, message = ReportStatus.COMPLETED, None
         else:
             status = ReportStatus.FAILED if len(failed) == len(report.components) else ReportStatus.PARTIAL
-            message = "failed components: " + "; ".join(
-                f"{c.component_type} ({(c.error or {}).get('message', c.status)})" for c in failed
+            message = "; ".join(
+                f"{c.component_type} {c.status.value}: {(c.error or {}).get('message', 'no result')}" for c in failed
             )
         report_store.set_report_status(session, report_id=report_id, status=status, error=message)
         return status

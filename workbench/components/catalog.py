@@ -1,0 +1,136 @@
+"""The report components: one `register()` each, with the result model its notebook must emit.
+
+Adding a component is adding its notebook to `notebooks/` and its spec here (see notebooks/README.md).
+Result models name the fields readers and downstream components rely on; extra keys are allowed so a notebook
+can grow without breaking the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workbench.components.spec import ComponentRegistry, ComponentSpec
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- basic_stats ----------------------------------------------------------------------------------------------
+
+class NpsBreakdown(_Result):
+    score: float | None = Field(description="% promoters - % detractors, -100..100; None without answers")
+    promoters: int = Field(ge=0)
+    passives: int = Field(ge=0)
+    detractors: int = Field(ge=0)
+    n: int = Field(ge=0)
+
+
+class QuestionSummary(_Result):
+    type: str
+    text: str
+    n: int = Field(ge=0, description="Respondents who answered")
+
+
+class BasicStatsResult(_Result):
+    survey_title: str
+    response_count: int = Field(ge=0)
+    completed_count: int = Field(ge=0)
+    completion_rate: float | None = Field(ge=0, le=1)
+    avg_completion_seconds: float | None
+    median_completion_seconds: float | None
+    nps: NpsBreakdown | None
+    questions: dict[str, QuestionSummary]
+
+
+# --- sentiment ------------------------------------------------------------------------------------------------
+
+class SentimentSummary(_Result):
+    n: int = Field(ge=0)
+    distribution: dict[Literal["positive", "neutral", "negative"], int]
+    shares: dict[Literal["positive", "neutral", "negative"], float | None]
+    mean_compound: float | None = Field(ge=-1, le=1)
+
+
+class QuotedAnswer(_Result):
+    respondent_id: str | None
+    text: str
+    score: float | None = None
+
+
+class SentimentQuestion(SentimentSummary):
+    text: str
+    top_positive: list[QuotedAnswer]
+    top_negative: list[QuotedAnswer]
+
+
+class SentimentResult(_Result):
+    engine: str
+    questions: dict[str, SentimentQuestion]
+    overall: SentimentSummary
+
+
+# --- themes ---------------------------------------------------------------------------------------------------
+
+class Theme(_Result):
+    label: str
+    keywords: list[str]
+    share: float = Field(ge=0, le=1)
+    count: int = Field(ge=0)
+    examples: list[QuotedAnswer]
+
+
+class ThemesQuestion(_Result):
+    text: str
+    n: int = Field(ge=0)
+    themes: list[Theme]
+    unassigned: int | None = Field(None, ge=0, description="Answers no theme describes well")
+    note: str | None = Field(None, description="Why there are no themes, when there are none")
+
+
+class ThemesResult(_Result):
+    engine: str
+    questions: dict[str, ThemesQuestion]
+
+
+# --- visualizations -------------------------------------------------------------------------------------------
+
+class ChartSpec(_Result):
+    question: str
+    kind: str
+    title: str
+
+
+class VisualizationsResult(_Result):
+    charts: list[ChartSpec]
+    chart_count: int = Field(ge=0)
+
+
+def register_all(registry: ComponentRegistry) -> ComponentRegistry:
+    registry.register(ComponentSpec(
+        name="basic_stats", title="Basic statistics", notebook="basic_stats.ipynb", result_model=BasicStatsResult,
+    ))
+    registry.register(ComponentSpec(
+        name="sentiment", title="Sentiment", notebook="sentiment.ipynb", result_model=SentimentResult,
+        parameter_rules={"top_n": {"ge": 0, "le": 50}},
+    ))
+    registry.register(ComponentSpec(
+        name="themes", title="Themes", notebook="themes.ipynb", result_model=ThemesResult,
+        parameter_rules={"n_themes": {"ge": 2, "le": 30}, "top_keywords": {"ge": 1, "le": 30},
+                         "examples": {"ge": 0, "le": 20}},
+    ))
+    registry.register(ComponentSpec(
+        name="visualizations", title="Visualisations", notebook="visualizations.ipynb",
+        result_model=VisualizationsResult, needs=("basic_stats",),
+    ))
+    return registry
+
+
+def result_keys(model: type[BaseModel]) -> list[str]:
+    """The required top-level keys of a result model (for guides and error messages)."""
+    return [name for name, f in model.model_fields.items() if f.is_required()]
+
+
+__all__: list[Any] = ["register_all", "result_keys"]

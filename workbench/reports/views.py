@@ -1,0 +1,126 @@
+"""A stored report as people see it: its status and progress (the API maps them onto its schemas, the CLI
+prints them), the report page and the PDF."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import nbformat
+from sqlalchemy.orm import Session
+
+from workbench.components import components
+from workbench.rendering.page import ComponentView, ReportView, render_report_page
+from workbench.rendering.pdf import render_report_pdf
+from workbench.reports.links import ReportLinks
+from workbench.storage import reports as store
+from workbench.storage import surveys as survey_store
+from workbench.storage.models import ComponentStatus, Report, ReportComponent, ReportStatus
+
+# The report's headline figures come from this component's result, when the report ran it.
+HEADLINE_COMPONENT = "basic_stats"
+HEADLINE_KEYS = ("response_count", "completed_count", "completion_rate", "avg_completion_seconds", "nps")
+
+
+def component_title(name: str) -> str:
+    return components.get(name).title if name in components else name
+
+
+@dataclass(frozen=True)
+class ComponentStatusView:
+    name: str
+    title: str
+    status: ComponentStatus
+    progress: float  # share of cells executed, 0..1 (1 once finished, whatever the outcome)
+    cells_done: int
+    cells_total: int
+    attempts: int
+    error: dict[str, Any] | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ReportStatusView:
+    report_id: uuid.UUID
+    survey_id: uuid.UUID
+    status: ReportStatus
+    progress: float
+    error: str | None
+    failed_components: list[str]  # failed or skipped: those without a result
+    components: list[ComponentStatusView]
+    parameters: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    links: ReportLinks
+
+
+def component_status_view(c: ReportComponent) -> ComponentStatusView:
+    if c.status.finished:
+        progress = 1.0
+    else:
+        progress = min(c.cells_done / c.cells_total, 1.0) if c.cells_total else 0.0
+    return ComponentStatusView(
+        name=c.component_type, title=component_title(c.component_type), status=c.status, progress=progress,
+        cells_done=c.cells_done, cells_total=c.cells_total, attempts=c.attempts, error=c.error,
+        started_at=c.started_at, completed_at=c.completed_at,
+    )
+
+
+def report_status_view(report: Report, base_url: str = "") -> ReportStatusView:
+    parts = [component_status_view(c) for c in report.components]
+    # Each component weighs the same, so progress never goes back when a component learns its cell count.
+    done = sum(p.progress for p in parts) / len(parts) if parts else 0.0
+    return ReportStatusView(
+        report_id=report.id, survey_id=report.survey_id, status=report.status,
+        progress=1.0 if report.status.finished else round(done, 4), error=report.error,
+        failed_components=[p.name for p in parts if p.status in (ComponentStatus.FAILED, ComponentStatus.SKIPPED)],
+        components=parts, parameters=dict(report.parameters or {}), created_at=report.created_at,
+        started_at=report.started_at, completed_at=report.completed_at, links=ReportLinks.of(report.id, base_url),
+    )
+
+
+def survey_title(session: Session, report: Report) -> str:
+    survey = survey_store.get_survey(session, organization_id=report.organization_id, survey_id=report.survey_id)
+    return survey.title if survey is not None else "(deleted survey)"
+
+
+def report_page_view(session: Session, report: Report) -> ReportView:
+    rows = store.component_documents(session, report_id=report.id)
+    basic = next((r for r in rows if r.component_type == HEADLINE_COMPONENT and r.result), None)
+    headline = {k: basic.result.get(k) for k in HEADLINE_KEYS} if basic and basic.result else {}
+    links = ReportLinks.of(report.id)
+    return ReportView(
+        report_id=str(report.id),
+        survey_title=survey_title(session, report),
+        status=report.status,
+        created_at=report.created_at,
+        completed_at=report.completed_at,
+        headline=headline,
+        components=[
+            ComponentView(name=r.component_type, title=component_title(r.component_type), status=r.status,
+                          html=r.html, error=r.error, cells_done=r.cells_done, cells_total=r.cells_total)
+            for r in rows
+        ],
+        pdf_url=links.pdf,
+        status_url=links.status,
+        notebooks_base_url=links.notebooks,
+    )
+
+
+def report_page(session: Session, report: Report) -> str:
+    return render_report_page(report_page_view(session, report))
+
+
+def report_pdf(session: Session, report: Report, chromium_path: str | None) -> bytes:
+    """Render the report's executed notebooks as one PDF (raises ChromiumUnavailable without a browser)."""
+    rows = store.component_documents(session, report_id=report.id)
+    sections = [
+        (component_title(r.component_type), nbformat.reads(r.notebook, as_version=4))
+        for r in rows
+        if r.notebook and r.status in (ComponentStatus.COMPLETED, ComponentStatus.FAILED)
+    ]
+    return render_report_pdf(survey_title(session, report), sections, chromium_path)
