@@ -1,7 +1,8 @@
-"""`workbench survey ...`: import and list surveys."""
+"""`workbench survey ...`: import, export and list surveys."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -24,18 +25,24 @@ def survey_import(
     from workbench.storage import surveys as store
     from workbench.storage.db import transaction
     from workbench.storage.models import DEFAULT_ORGANIZATION_ID
-    from workbench.surveys.files import parse_json_responses, read_responses_file, read_survey_file
+    from workbench.surveys.imports import (
+        UnsupportedFormatError,
+        parse_responses,
+        read_responses_file,
+        read_survey_file,
+    )
     from workbench.surveys.validation import ImportValidationError
 
     settings = get_settings()
     try:
         definition, inline = read_survey_file(survey_file)
-        records = []
-        if inline is not None:
-            records += parse_json_responses(definition, inline)
+        # An exported survey without responses has `"responses": []`: nothing to import, not an error.
+        records = parse_responses(definition, inline, fmt="json") if inline not in (None, []) else []
         if responses is not None:
             records += read_responses_file(definition, responses, {r.respondent_id for r in records
                                                                     if r.respondent_id})
+    except UnsupportedFormatError as exc:
+        raise fail(str(exc)) from None
     except ImportValidationError as exc:
         for issue in exc.issues:
             err.print(f"  {issue}", highlight=False)
@@ -45,6 +52,35 @@ def survey_import(
         if records:
             store.add_responses(session, survey_id=survey.id, records=records)
     console.print(f"survey {survey.id} '{definition.title}': {len(records)} responses imported", highlight=False)
+
+
+@app.command("export")
+def survey_export(
+    survey_id: Annotated[uuid.UUID, typer.Argument(help="The survey to export (see `workbench survey list`)")],
+    out: Annotated[Path | None, typer.Option(help="File to write (default: <survey_id>.json here)",
+                                             dir_okay=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the file if it exists")] = False,
+) -> None:
+    """Write the survey and its responses as a snapshot file, for a notebook's `snapshot_path` parameter."""
+    from workbench.storage import surveys as store
+    from workbench.storage.models import DEFAULT_ORGANIZATION_ID
+
+    path = out or Path(f"{survey_id}.json")
+    with sessions_for(get_settings())() as session:
+        survey = store.get_survey(session, organization_id=DEFAULT_ORGANIZATION_ID, survey_id=survey_id)
+        if survey is None:
+            raise fail(f"survey {survey_id} not found")
+        snapshot = store.build_snapshot(session, survey=survey)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # "x" refuses an existing file at the moment of writing, not just when checked
+        with path.open("w" if force else "x", encoding="utf-8") as f:
+            f.write(snapshot.model_dump_json())
+    except FileExistsError:
+        raise fail(f"{path} exists; pass --force to overwrite it") from None
+    except OSError as exc:
+        raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
+    console.print(f"wrote {len(snapshot.responses)} responses to {path}", highlight=False)
 
 
 @app.command("list")

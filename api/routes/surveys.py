@@ -5,16 +5,15 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import OrganizationDep, SessionDep, SettingsDep
-from api.errors import import_error, json_import_error
+from api.errors import import_error
 from api.schemas import ImportResult, ResponsesImport, SurveyCreate, SurveyPublic, SurveysPublic
 from workbench.storage import surveys as store
 from workbench.storage.models import Survey
-from workbench.surveys.csv_import import parse_responses_csv
-from workbench.surveys.validation import ImportIssue, ImportValidationError, validate_records
+from workbench.surveys.imports import UnsupportedFormatError, parse_responses, resolve_format
+from workbench.surveys.validation import ImportValidationError
 
 router = APIRouter(prefix="/api/v1/surveys", tags=["surveys"])
 
@@ -54,24 +53,28 @@ def get_survey(survey_id: uuid.UUID, session: SessionDep, org: OrganizationDep) 
 
 
 async def _read_body(request: Request, limit: int) -> tuple[bytes, str]:
-    """The upload's bytes and its media type (a multipart upload's `file` part, or the raw body)."""
+    """The upload's bytes and its format (a multipart upload's `file` part, or the raw body).
+
+    Raises:
+        HTTPException: 413 when too large, 415 when the format is not importable.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    filename = None
     if content_type == "multipart/form-data":
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "multipart upload needs a 'file' field")
-        data = await upload.read(limit + 1)
-        name = (upload.filename or "").lower()
-        media = "application/json" if name.endswith(".json") else "text/csv" if name.endswith(".csv") else (
-            (upload.content_type or "").split(";")[0].lower())
+        data, media, filename = await upload.read(limit + 1), upload.content_type or "", upload.filename
     else:
-        data, media = await request.body(), content_type
+        # A body without a content type is taken as JSON, as FastAPI does for its own bodies.
+        data, media = await request.body(), content_type or "application/json"
     if len(data) > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"the upload exceeds {limit} bytes")
-    if not data.strip():
-        raise import_error(ImportValidationError([ImportIssue("-", "body", "the body is empty")]))
-    return data, media
+    try:
+        return data, resolve_format(media_type=media, filename=filename)
+    except UnsupportedFormatError as exc:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, str(exc)) from None
 
 
 @router.post(
@@ -87,28 +90,16 @@ async def _read_body(request: Request, limit: int) -> tuple[bytes, str]:
 async def import_responses(
     survey_id: uuid.UUID, request: Request, session: SessionDep, org: OrganizationDep, settings: SettingsDep
 ) -> ImportResult:
-    """Import responses as JSON (`{"responses": [...]}`) or CSV; all or nothing, errors name row and field."""
+    """Import responses as JSON (`{"responses": [...]}`) or CSV; all or nothing, errors name row and field.
+
+    The format comes from the uploaded file's suffix or the content type (`workbench.surveys.imports`).
+    """
     survey = _survey_or_404(session, org, survey_id)
-    data, media = await _read_body(request, settings.max_upload_bytes)
+    data, fmt = await _read_body(request, settings.max_upload_bytes)
     definition = store.survey_definition(survey)
     existing = store.existing_respondents(session, survey_id=survey.id)
     try:
-        if media in ("application/json", ""):
-            try:
-                body = ResponsesImport.model_validate_json(data)
-            except ValidationError as exc:
-                raise json_import_error(exc) from None
-            records = validate_records(definition, body.responses, None, existing)
-        elif media in ("text/csv", "application/csv", "text/plain"):
-            try:
-                text = data.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise import_error(ImportValidationError([ImportIssue("-", "body", "the CSV is not UTF-8")])) from None
-            records = parse_responses_csv(definition, text, existing)
-        else:
-            raise HTTPException(
-                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"send application/json or text/csv, not '{media}'"
-            )
+        records = parse_responses(definition, data, fmt=fmt, existing=existing)
     except ImportValidationError as exc:
         raise import_error(exc) from None
     session.rollback()  # close the read transaction; the import gets one of its own

@@ -19,7 +19,7 @@ from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
 from workbench.storage.db import make_engine, make_sessionmaker, transaction
 from workbench.storage.models import DEFAULT_ORGANIZATION_ID
-from workbench.surveys.files import parse_json_responses, read_survey_file
+from workbench.surveys.imports import parse_responses, read_survey_file
 from workers.shared import ReportOutcome
 from workers.starter import queue_report as queue_through_the_door
 from workers.starter import start_report, start_stranded_reports
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.temporal
 
 def load_survey(settings: Settings, responses: int = 300) -> uuid.UUID:
     definition, raw = read_survey_file(SAMPLE_PATH)
-    records = parse_json_responses(definition, raw[:responses])
+    records = parse_responses(definition, raw[:responses], fmt="json")
     with transaction(make_sessionmaker(make_engine(settings.effective_database_url))) as session:
         survey = survey_store.create_survey(session, organization_id=DEFAULT_ORGANIZATION_ID, definition=definition)
         survey_store.add_responses(session, survey_id=survey.id, records=records)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench.surveys.csv_import import parse_responses_csv
-from workbench.surveys.files import read_responses_file
-from workbench.surveys.schema import SurveyDefinition
+from tests.factories import feedback_survey
+from workbench.surveys.imports import parse_responses, read_responses_file
+from workbench.surveys.schema import ResponseRecord, SurveyDefinition
 from workbench.surveys.validation import ImportValidationError
 
 HEADER = "respondent_id,started_at,completed_at,nps,plan,features,improve\n"
@@ -17,27 +17,24 @@ HEADER = "respondent_id,started_at,completed_at,nps,plan,features,improve\n"
 
 @pytest.fixture
 def definition() -> SurveyDefinition:
-    return SurveyDefinition.model_validate({
-        "title": "Feedback",
-        "questions": [
-            {"key": "nps", "type": "nps", "text": "Recommend?", "required": True},
-            {"key": "plan", "type": "single_choice", "text": "Plan?", "options": ["Free", "Pro"]},
-            {"key": "features", "type": "multi_choice", "text": "Features?",
-             "options": ["Dashboards", "Alerts", "REST API"]},
-            {"key": "improve", "type": "text", "text": "Improve?"},
-        ],
-    })
+    return feedback_survey()
+
+
+def parse_csv(
+    definition: SurveyDefinition, text: str, existing: set[str] | None = None
+) -> list[ResponseRecord]:
+    return parse_responses(definition, text, fmt="csv", existing=existing or frozenset())
 
 
 def issues_of(definition: SurveyDefinition, text: str, existing: set[str] | None = None) -> list[tuple]:
     with pytest.raises(ImportValidationError) as info:
-        parse_responses_csv(definition, text, existing)
+        parse_csv(definition, text, existing)
     return [(i.row, i.field) for i in info.value.issues]
 
 
 def message_of(definition: SurveyDefinition, text: str) -> str:
     with pytest.raises(ImportValidationError) as info:
-        parse_responses_csv(definition, text)
+        parse_csv(definition, text)
     return "; ".join(i.message for i in info.value.issues)
 
 
@@ -49,7 +46,7 @@ def test_happy_path(definition: SurveyDefinition) -> None:
         + "\n"  # a blank line a spreadsheet left behind is not a response
         + ",2026-03-03 10:00:00,2026-03-03 10:02:00,0,Free, Alerts | Dashboards ,  \n"
     )
-    records = parse_responses_csv(definition, text)
+    records = parse_csv(definition, text)
     assert [r.respondent_id for r in records] == ["r1", "r2", None]
 
     r1, r2, r3 = records
@@ -66,7 +63,7 @@ def test_happy_path(definition: SurveyDefinition) -> None:
 
 
 def test_columns_may_come_in_any_order_and_meta_columns_are_optional(definition: SurveyDefinition) -> None:
-    [record] = parse_responses_csv(definition, "improve,started_at\nMore charts,2026-01-01T00:00:00Z\n")
+    [record] = parse_csv(definition, "improve,started_at\nMore charts,2026-01-01T00:00:00Z\n")
     assert record.respondent_id is None and record.completed_at is None
     assert record.answers == {"improve": "More charts"}
 
@@ -74,7 +71,7 @@ def test_columns_may_come_in_any_order_and_meta_columns_are_optional(definition:
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
 def test_utf8_bom_and_line_endings(definition: SurveyDefinition, newline: str) -> None:
     text = "\ufeff" + newline.join(["respondent_id,started_at,improve", "r1,2026-01-01T00:00:00Z,Ünïcödé ✓", ""])
-    [record] = parse_responses_csv(definition, text)
+    [record] = parse_csv(definition, text)
     assert record.respondent_id == "r1"
     assert record.answers == {"improve": "Ünïcödé ✓"}
 

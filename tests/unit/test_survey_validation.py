@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.factories import FEATURE_OPTIONS, feedback_survey
 from workbench.surveys.schema import MAX_TEXT_LENGTH, QuestionType, ResponseRecord, SurveyDefinition
 from workbench.surveys.validation import (
     MAX_REPORTED_ISSUES,
@@ -17,22 +18,13 @@ from workbench.surveys.validation import (
     validate_records,
 )
 
-OPTIONS = ["Dashboards", "Alerts", "REST API"]
+OPTIONS = FEATURE_OPTIONS
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def definition() -> SurveyDefinition:
-    return SurveyDefinition.model_validate({
-        "title": "Feedback",
-        "questions": [
-            {"key": "nps", "type": "nps", "text": "Recommend?", "required": True},
-            {"key": "satisfaction", "type": "rating", "text": "Satisfied?"},
-            {"key": "plan", "type": "single_choice", "text": "Plan?", "options": ["Free", "Pro"]},
-            {"key": "features", "type": "multi_choice", "text": "Features?", "options": OPTIONS},
-            {"key": "improve", "type": "text", "text": "Improve?"},
-        ],
-    })
+    return feedback_survey()
 
 
 def record(answers: dict[str, Any], *, rid: str | None = None, completed: bool = True, **kw: Any) -> ResponseRecord:

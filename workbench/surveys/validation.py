@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -109,7 +110,7 @@ def validate_records(
     definition: SurveyDefinition,
     records: list[ResponseRecord],
     rows: list[int | str] | None = None,
-    existing_respondents: set[str] | None = None,
+    existing_respondents: Set[str] | None = None,
 ) -> list[ResponseRecord]:
     """Validate a whole import; raise ImportValidationError listing every issue, or return the records."""
     if not records:
