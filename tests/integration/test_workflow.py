@@ -12,7 +12,7 @@ import pytest
 from temporalio import activity, workflow
 from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
 from workbench.config import REPO_ROOT
 from workbench.statuses import ComponentStatus, ReportStatus
@@ -190,6 +190,7 @@ class ReorderedReportWorkflow(ReportWorkflow):
 async def test_an_incompatible_change_fails_the_replay() -> None:
     """The replay test can fail: the recorded history does not replay on a reordered workflow."""
     history = WorkflowHistory.from_json(HISTORIES[0].stem, HISTORIES[0].read_text())
-    result = await Replayer(workflows=[ReorderedReportWorkflow]).replay_workflow(
-        history, raise_on_replay_failure=False)
+    # Unsandboxed: this test module, which defines the workflow, is not meant to be re-imported in a sandbox.
+    replayer = Replayer(workflows=[ReorderedReportWorkflow], workflow_runner=UnsandboxedWorkflowRunner())
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None
