@@ -11,7 +11,7 @@ import nbformat
 import papermill
 import pytest
 
-from workbench.analysis.charts import chart_specs
+from workbench.analysis.charts import make_charts
 from workbench.analysis.stats import basic_stats
 from workbench.components import components
 from workbench.notebook import load_snapshot
@@ -25,8 +25,13 @@ UNSAFE = '<img src=x onerror=alert(1)> "$5" & co'
 
 def _run(name: str, snapshot: Path, out_dir: Path) -> Any:
     out = out_dir / f"{name}.out.ipynb"
+    parameters = {"snapshot_path": str(snapshot.resolve())}
+    for need in components.get(name).needs:  # upstream results as the pipeline hands them over (basic_stats only)
+        upstream = out_dir / f"{need}.result.json"
+        upstream.write_text(json.dumps(basic_stats(load_snapshot(snapshot))))
+        parameters[f"{need}_result_path"] = str(upstream)
     papermill.execute_notebook(
-        str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters={"snapshot_path": str(snapshot.resolve())},
+        str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=parameters,
         kernel_name="workbench", cwd=str(NOTEBOOKS), progress_bar=False,
     )
     return nbformat.read(out, as_version=4)
@@ -73,7 +78,7 @@ def test_basic_stats_notebook_emits_basic_stats(tmp_path: Path) -> None:
 def test_visualizations_notebook_shows_every_chart(tmp_path: Path) -> None:
     nb = _run("visualizations", SAMPLE, tmp_path)
     result = extract_result(nb, components.get("visualizations").result_model)
-    specs = chart_specs(load_snapshot(SAMPLE))
+    specs = [spec for spec, _ in make_charts(load_snapshot(SAMPLE))]
     assert result == {"charts": specs, "chart_count": len(specs)}
     assert len(specs) == 6  # nps, its breakdown, two ratings, two choice questions
     assert len(_pngs(nb)) == len(specs)

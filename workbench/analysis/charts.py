@@ -1,19 +1,18 @@
 """Charts of the `basic_stats` summaries, as matplotlib `Figure` objects.
 
 Figures are built with `matplotlib.figure.Figure` directly (no pyplot): nothing is registered globally, so
-nothing needs closing and any backend (the kernel sets `MPLBACKEND=agg`) works. `figure_png` renders a
-figure to PNG bytes, which is what the notebooks display.
+nothing needs closing and any backend (the kernel sets `MPLBACKEND=agg`) works. Notebooks display them with
+`workbench.notebook.show_figure`.
 """
 
 from __future__ import annotations
 
-import io
 import textwrap
 from typing import Any
 
 from matplotlib.figure import Figure
 
-from workbench.analysis.stats import basic_stats
+from workbench.analysis.stats import DETRACTOR_MAX, PROMOTER_MIN, basic_stats
 from workbench.surveys.schema import CHOICE_TYPES, SCALE_BOUNDS, QuestionType, Snapshot
 
 NPS_COLOURS = {"detractors": "#d9534f", "passives": "#b0b0b0", "promoters": "#3c9d5d"}
@@ -46,7 +45,8 @@ def scale_chart(summary: dict[str, Any]) -> Figure:
     counts = list(summary["distribution"].values())
     if summary["type"] == QuestionType.NPS:
         colours = [
-            NPS_COLOURS["promoters"] if v >= 9 else NPS_COLOURS["passives"] if v >= 7 else NPS_COLOURS["detractors"]
+            NPS_COLOURS["promoters"] if v >= PROMOTER_MIN
+            else NPS_COLOURS["detractors"] if v <= DETRACTOR_MAX else NPS_COLOURS["passives"]
             for v in values
         ]
     else:
@@ -130,18 +130,6 @@ def _plan(snapshot: Snapshot, stats: dict[str, Any]) -> list[tuple[dict[str, Any
     return plan
 
 
-def chart_specs(snapshot: Snapshot, stats: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """What `make_charts` draws: one `{"question", "kind", "title"}` per chart (text questions get none)."""
-    return [spec for spec, _ in _plan(snapshot, stats or basic_stats(snapshot))]
-
-
 def make_charts(snapshot: Snapshot, stats: dict[str, Any] | None = None) -> list[tuple[dict[str, Any], Figure]]:
     """Every chart of the snapshot with its spec; pass `stats` (from `basic_stats`) to avoid recomputing."""
     return [(spec, draw()) for spec, draw in _plan(snapshot, stats or basic_stats(snapshot))]
-
-
-def figure_png(fig: Figure, dpi: int = 100) -> bytes:
-    """Render a figure to PNG bytes (works without pyplot and whatever the backend)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()

@@ -25,7 +25,6 @@ from nbformat import NotebookNode
 
 from workbench.rendering.html import EXPORTER_SETTINGS, DropResultOutputs, strip_active_content
 from workbench.rendering.page import REPORT_PAGE_CSP
-from workbench.results import RESULT_MIME
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -134,10 +133,7 @@ def compose_report_notebook(title: str, sections: list[tuple[str, NotebookNode]]
     for section_title, section_nb in sections:
         cells.append(heading(2, section_title))
         for cell in section_nb.cells:
-            cell = copy.deepcopy(cell)
-            if cell.get("cell_type") == "code":
-                cell["outputs"] = [o for o in cell.get("outputs", []) if RESULT_MIME not in o.get("data", {})]
-            cells.append(cell)
+            cells.append(copy.deepcopy(cell))  # result outputs are dropped by the exporter's DropResultOutputs
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i}"  # ids from several notebooks may clash; they must be unique
     nb.cells = cells
