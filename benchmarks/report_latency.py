@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 
 import httpx
+import nbformat
 
+from workbench.components import components, result_path_parameter
 from workbench.config import REPO_ROOT
+from workbench.results import extract_result
+from workbench.statuses import ReportStatus
 
-NOTEBOOKS = ["basic_stats", "sentiment", "themes", "visualizations"]
-FINISHED = {"completed", "partial", "failed"}
 TARGET_RATIO = 0.6
 POLL_SECONDS = 0.05
 REPORT_TIMEOUT_SECONDS = 1800.0
@@ -80,7 +82,7 @@ def timed_report(client: httpx.Client, survey_id: str) -> float:
         status = client.get(f"/api/v1/reports/{report_id}/status")
         status.raise_for_status()
         body = status.json()
-        if body["status"] in FINISHED:
+        if ReportStatus(body["status"]).finished:
             break
         if time.perf_counter() - start > REPORT_TIMEOUT_SECONDS:
             raise TimeoutError(f"report {report_id} still {body['status']} after {REPORT_TIMEOUT_SECONDS:.0f} s")
@@ -147,10 +149,16 @@ def baseline_once(survey: Path, workdir: Path) -> float:
     start = time.perf_counter()
     snapshot = workdir / "snapshot.json"
     shutil.copyfile(survey, snapshot)  # the input is already snapshot-shaped: {"survey": ..., "responses": ...}
-    for name in NOTEBOOKS:
+    for name in components.resolve(None):  # dependency order; one notebook at a time, as by hand
         executed = out / f"{name}.ipynb"
+        upstream = []
+        for need in components.get(name).needs:  # hand over the upstream result, as the pipeline does
+            result = out / f"{need}.result.json"
+            result.write_text(json.dumps(extract_result(nbformat.read(out / f"{need}.ipynb", as_version=4))))
+            upstream += ["-p", result_path_parameter(need), str(result.resolve())]
         run([str(BIN / "papermill"), str(REPO_ROOT / "notebooks" / f"{name}.ipynb"), str(executed),
-             "-p", "snapshot_path", str(snapshot.resolve()), "-k", "workbench", "--cwd", str(workdir)], workdir)
+             "-p", "snapshot_path", str(snapshot.resolve()), *upstream, "-k", "workbench", "--cwd", str(workdir)],
+            workdir)
         run([str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(executed)], workdir)
     return time.perf_counter() - start
 
