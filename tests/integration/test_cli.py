@@ -140,3 +140,30 @@ def test_responses_file_of_an_unknown_type_is_a_message(cli_env: str, tmp_path: 
     result = CliRunner().invoke(app, ["survey", "import", str(definition), "--responses", str(responses)])
     assert result.exit_code == 2 and "use a .json or .csv file" in result.output
     assert surveys(cli_env) == []
+
+
+@pytest.mark.parametrize(("param", "message"), [
+    ("themes.n_themes=oops", "parameters.themes.n_themes"),
+    ("themes.n_themes=1", "greater than or equal to 2"),
+    ("themes.colour=3", "parameters.themes.colour"),
+    ("n_themes=8", "expected COMPONENT.NAME=VALUE"),
+])
+def test_bad_component_parameters_are_a_message_and_store_nothing(cli_env: str, param: str, message: str) -> None:
+    CliRunner().invoke(app, ["survey", "import", str(SAMPLE_PATH)])
+    with make_sessionmaker(make_engine(cli_env))() as session:
+        [survey] = store.list_surveys(session, organization_id=DEFAULT_ORGANIZATION_ID)
+    result = CliRunner().invoke(app, ["report", "generate", str(survey.id), "-p", param])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+    with make_sessionmaker(make_engine(cli_env))() as session:
+        assert reports.list_reports(session, organization_id=DEFAULT_ORGANIZATION_ID) == []
+
+
+def test_parameter_values_are_json_when_they_parse_and_text_otherwise() -> None:
+    from cli.reports import parse_parameters
+
+    assert parse_parameters(["themes.n_themes=8", "sentiment.engine=vader", "x.flag=true", "x.names=[\"a\"]",
+                             "x.text=a=b"]) == {
+        "themes": {"n_themes": 8}, "sentiment": {"engine": "vader"},
+        "x": {"flag": True, "names": ["a"], "text": "a=b"},
+    }
