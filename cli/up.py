@@ -86,7 +86,10 @@ def _generate_through_api(base: str, survey_path: Path) -> uuid.UUID:
 def _print_summary(base: str, settings: Settings, report_id: uuid.UUID, status: str) -> None:
     import httpx
 
-    body = httpx.get(f"{base}/api/v1/reports/{report_id}", timeout=30).json()
+    from workbench.reports.links import ReportLinks
+
+    links = ReportLinks.of(report_id, base)
+    body = httpx.get(links.report, timeout=30).json()
     basic = next((c["result"] for c in body["components"] if c["name"] == "basic_stats" and c["result"]), None)
     console.print(f"\nReport {report_id}: [bold]{status}[/]")
     if basic:
@@ -96,9 +99,9 @@ def _print_summary(base: str, settings: Settings, report_id: uuid.UUID, status: 
     for c in body["components"]:
         if c["error"]:
             console.print(f"  {c['name']} failed: {c['error'].get('message')}", highlight=False)
-    print(f"  Report page:     {base}/reports/{report_id}")
-    print(f"  PDF:             {base}/api/v1/reports/{report_id}/pdf")
-    print(f"  Report JSON:     {base}/api/v1/reports/{report_id}")
+    print(f"  Report page:     {links.page}")
+    print(f"  PDF:             {links.pdf}")
+    print(f"  Report JSON:     {links.report}")
     print(f"  API docs:        {base}/docs")
     print(f"  Temporal Web UI: http://{settings.temporal_address.rpartition(':')[0]}:{settings.temporal_ui_port}"
                   f"/namespaces/{settings.temporal_namespace}/workflows/{report_id}")
