@@ -81,7 +81,6 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
 def settings(tmp_path: Path, sqlite_url: str) -> Settings:
     """Settings for in-process tests: a temporary data folder and SQLite database, short timeouts."""
     return Settings(
-        environment="test",
         data_dir=tmp_path / "data",
         database_url=sqlite_url,
         cell_timeout_seconds=60,
