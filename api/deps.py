@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.temporal import TemporalGateway
 from workbench.config import Settings
 from workbench.storage import reports as report_store
-from workbench.storage.models import DEFAULT_ORGANIZATION_ID, Report
+from workbench.storage import surveys as survey_store
+from workbench.storage.models import DEFAULT_ORGANIZATION_ID, Report, Survey
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -53,3 +54,13 @@ def get_report_or_404(report_id: uuid.UUID, session: SessionDep, org: Organizati
 
 
 ReportDep = Annotated[Report, Depends(get_report_or_404)]
+
+
+def get_survey_or_404(survey_id: uuid.UUID, session: SessionDep, org: OrganizationDep) -> Survey:
+    survey = survey_store.get_survey(session, organization_id=org, survey_id=survey_id)
+    if survey is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"survey {survey_id} not found")
+    return survey
+
+
+SurveyDep = Annotated[Survey, Depends(get_survey_or_404)]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, HTTPException, Request, status
 from starlette.datastructures import UploadFile
 
-from api.deps import OrganizationDep, SessionDep, SettingsDep
+from api.deps import OrganizationDep, SessionDep, SettingsDep, SurveyDep
 from api.errors import import_error
 from api.schemas import ImportResult, ResponsesImport, SurveyCreate, SurveyPublic, SurveysPublic
 from workbench.storage import surveys as store
@@ -27,13 +25,6 @@ def _public(session: SessionDep, survey: Survey) -> SurveyPublic:
     )
 
 
-def _survey_or_404(session: SessionDep, organization_id: uuid.UUID, survey_id: uuid.UUID) -> Survey:
-    survey = store.get_survey(session, organization_id=organization_id, survey_id=survey_id)
-    if survey is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"survey {survey_id} not found")
-    return survey
-
-
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_survey(body: SurveyCreate, session: SessionDep, org: OrganizationDep) -> SurveyPublic:
     with session.begin():
@@ -48,8 +39,8 @@ def list_surveys(session: SessionDep, org: OrganizationDep, limit: int = 100, of
 
 
 @router.get("/{survey_id}")
-def get_survey(survey_id: uuid.UUID, session: SessionDep, org: OrganizationDep) -> SurveyPublic:
-    return _public(session, _survey_or_404(session, org, survey_id))
+def get_survey(survey: SurveyDep, session: SessionDep) -> SurveyPublic:
+    return _public(session, survey)
 
 
 async def _read_body(request: Request, limit: int) -> tuple[bytes, str]:
@@ -88,13 +79,12 @@ async def _read_body(request: Request, limit: int) -> tuple[bytes, str]:
     }}},
 )
 async def import_responses(
-    survey_id: uuid.UUID, request: Request, session: SessionDep, org: OrganizationDep, settings: SettingsDep
+    survey: SurveyDep, request: Request, session: SessionDep, settings: SettingsDep
 ) -> ImportResult:
     """Import responses as JSON (`{"responses": [...]}`) or CSV; all or nothing, errors name row and field.
 
     The format comes from the uploaded file's suffix or the content type (`workbench.surveys.imports`).
     """
-    survey = _survey_or_404(session, org, survey_id)
     data, fmt = await _read_body(request, settings.max_upload_bytes)
     definition = store.survey_definition(survey)
     existing = store.existing_respondents(session, survey_id=survey.id)

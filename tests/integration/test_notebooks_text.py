@@ -113,7 +113,7 @@ def test_saved_notebook_shape(name: str) -> None:
     assert nb.metadata.kernelspec["name"] == "workbench"
     assert nb.cells[0].cell_type == "markdown"
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1 and 'snapshot_path = "data/sample_survey.json"' in tagged[0].source
+    assert len(tagged) == 1 and 'snapshot_path: str = "data/sample_survey.json"' in tagged[0].source
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
     assert nb.cells[-1].source.strip() == "emit_result(result)"
 
