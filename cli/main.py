@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import reports, surveys
+from cli import notebooks, reports, surveys
 from cli.common import console
 from cli.up import up
 from workbench.config import get_settings
@@ -19,7 +19,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(surveys.app, name="survey")
 app.add_typer(reports.app, name="report")
 app.add_typer(kernel_app, name="kernel")
+app.add_typer(notebooks.app, name="notebooks")
 app.command()(up)
+app.command()(notebooks.lab)
 
 
 @db_app.command("upgrade")
