@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     heartbeat_timeout_seconds: int = Field(30, ge=2, description="A worker silent this long is presumed dead")
     max_concurrent_activities: int = Field(4, ge=1, description="Notebooks one worker runs at once")
     max_component_attempts: int = Field(3, ge=1, description="Tries per component when the kernel or worker dies")
+    infrastructure_retry_seconds: int = Field(
+        600, ge=10, description="How long a step keeps retrying while the database or a worker is unavailable"
+    )
+    kernel_memory_limit_mb: int | None = Field(
+        4096, ge=64, description="Address-space limit of each notebook kernel (and what it starts); None: unlimited"
+    )
+    sweep_interval_seconds: int = Field(
+        30, ge=1, description="How often a worker starts stranded reports and removes what dead workers left"
+    )
 
     openai_api_key: SecretStr | None = Field(
         None, description="Key for OpenAI-compatible engines; reaches kernels as an environment variable only"
@@ -51,6 +60,9 @@ class Settings(BaseSettings):
 
     chromium_path: str | None = Field(None, description="Browser for PDFs; default /usr/bin/chromium or PATH")
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    background_import_bytes: int = Field(
+        2 * 1024 * 1024, ge=0, description="Uploads larger than this are imported as a background job (202)"
+    )
 
     @property
     def effective_database_url(self) -> str:
