@@ -15,11 +15,12 @@ from temporalio.exceptions import ApplicationError
 from workbench.config import Settings
 from workbench.reports import steps
 from workbench.reports.links import ReportLinks
-from workbench.runner import NotebookError
+from workbench.runner import KernelDiedError, NotebookError
 from workbench.statuses import ReportStatus
 from workers.shared import (
     ComponentInput,
     FailReportInput,
+    FinishReportInput,
     PreparedReport,
     ReportOutcome,
     ReportRef,
@@ -89,15 +90,21 @@ class ReportActivities:
             raise ApplicationError(str(exc), exc.as_dict(), type="NotebookError", non_retryable=True) from exc
         except (steps.ReportNotFound, steps.InvalidReport) as exc:
             raise _non_retryable(exc) from exc
+        except KernelDiedError as exc:
+            # The retry policy does not count attempts (outages must not fail reports), so kernels are counted here.
+            if info.attempt >= self.settings.max_component_attempts:
+                message = f"{exc} (attempt {info.attempt} of {self.settings.max_component_attempts})"
+                raise ApplicationError(message, type="NotebookError", non_retryable=True) from exc
+            raise
 
     @activity.defn(name="skip_component")
     def skip_component(self, params: SkipComponentInput) -> None:
         steps.skip_component(self.sessions, uuid.UUID(params.report_id), params.component, params.reason)
 
     @activity.defn(name="finish_report")
-    def finish_report(self, ref: ReportRef) -> ReportStatus:
+    def finish_report(self, params: FinishReportInput) -> ReportStatus:
         try:
-            return steps.finish_report(self.sessions, uuid.UUID(ref.report_id))
+            return steps.finish_report(self.sessions, uuid.UUID(params.report_id), params.failures)
         except steps.ReportNotFound as exc:
             raise _non_retryable(exc) from exc
 

@@ -25,6 +25,7 @@ class ReportInput:
     component_timeout_seconds: int = 1800
     heartbeat_timeout_seconds: int = 30
     max_component_attempts: int = 3
+    infrastructure_retry_seconds: int = 600  # how long a step retries while the database or workers are down
 
 
 @dataclass
@@ -49,6 +50,13 @@ class SkipComponentInput:
     report_id: str
     component: str
     reason: str
+
+
+@dataclass
+class FinishReportInput:
+    report_id: str
+    # Why components ended without a result, as the workflow saw it; rows still unfinished get these messages.
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -16,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         ComponentPlan,
         ComponentProgress,
         FailReportInput,
+        FinishReportInput,
         PreparedReport,
         ReportInput,
         ReportOutcome,
@@ -26,7 +28,12 @@ with workflow.unsafe.imports_passed_through():
 SHORT_STEP = timedelta(minutes=2)
 # Error types the activities raise as non-retryable; listed here too so a retry policy never retries them.
 NOT_RETRYABLE = ["ReportNotFound", "InvalidReport", "NotebookError"]
-SHORT_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=NOT_RETRYABLE)
+# Anything else (database down, worker gone) is retried with backoff until the step's time budget is spent:
+# attempts are not counted, so an outage of minutes does not fail a report. Kernel deaths are counted by the
+# activity itself (workbench.reports.steps), since Temporal cannot tell them apart from an outage.
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=30), maximum_attempts=0,
+                    non_retryable_error_types=NOT_RETRYABLE)
 
 
 @workflow.defn
@@ -36,22 +43,18 @@ class ReportWorkflow:
 
     def __init__(self) -> None:
         self._progress: dict[str, ComponentProgress] = {}
+        self._step_budget = timedelta(minutes=10)
 
     @workflow.run
     async def run(self, params: ReportInput) -> ReportOutcome:
         self._progress = {c.name: ComponentProgress(ComponentStatus.PENDING) for c in params.components}
+        self._step_budget = timedelta(seconds=params.infrastructure_retry_seconds)
         ref = ReportRef(params.report_id)
         try:
-            await workflow.execute_activity(
-                "prepare_report", ref, result_type=PreparedReport,
-                start_to_close_timeout=SHORT_STEP, retry_policy=SHORT_RETRY,
-            )
+            await self._step("prepare_report", ref, PreparedReport)
         except ActivityError as exc:
             message = _message(exc)
-            await workflow.execute_activity(
-                "fail_report", FailReportInput(params.report_id, message),
-                start_to_close_timeout=SHORT_STEP, retry_policy=SHORT_RETRY,
-            )
+            await self._step("fail_report", FailReportInput(params.report_id, message))
             outcome = ReportOutcome(params.report_id, ReportStatus.FAILED, [c.name for c in params.components])
             await self._notify(outcome)
             return outcome
@@ -61,19 +64,23 @@ class ReportWorkflow:
             runs[plan.name] = asyncio.create_task(self._run_when_ready(params, plan, [runs[n] for n in plan.needs]))
         await asyncio.gather(*runs.values())
 
-        status = await workflow.execute_activity(
-            "finish_report", ref, result_type=ReportStatus, start_to_close_timeout=SHORT_STEP,
-            retry_policy=SHORT_RETRY,
-        )
-        failed = [n for n, p in self._progress.items() if p.state != ComponentStatus.COMPLETED]
+        failures = {n: p.error or p.state.value for n, p in self._progress.items()
+                    if p.state != ComponentStatus.COMPLETED}
+        status = await self._step("finish_report", FinishReportInput(params.report_id, failures), ReportStatus)
+        failed = list(failures)
         outcome = ReportOutcome(params.report_id, status, failed)
         await self._notify(outcome)
         return outcome
 
-    async def _notify(self, outcome: ReportOutcome) -> None:
-        await workflow.execute_activity(
-            "notify_report_finished", outcome, start_to_close_timeout=SHORT_STEP, retry_policy=SHORT_RETRY
+    async def _step(self, name: str, arg: object, result_type: type | None = None) -> Any:
+        """A short bookkeeping activity, retried for as long as the infrastructure budget allows."""
+        return await workflow.execute_activity(
+            name, arg, result_type=result_type, start_to_close_timeout=SHORT_STEP,
+            schedule_to_close_timeout=self._step_budget, retry_policy=RETRY,
         )
+
+    async def _notify(self, outcome: ReportOutcome) -> None:
+        await self._step("notify_report_finished", outcome)
 
     async def _run_when_ready(
         self, params: ReportInput, plan: ComponentPlan, needs: list[asyncio.Task[ComponentStatus]]
@@ -82,10 +89,7 @@ class ReportWorkflow:
         missing = [n for n, s in zip(plan.needs, states, strict=True) if s != ComponentStatus.COMPLETED]
         if missing:
             reason = f"skipped: needs {', '.join(missing)}, which did not complete"
-            await workflow.execute_activity(
-                "skip_component", SkipComponentInput(params.report_id, plan.name, reason),
-                start_to_close_timeout=SHORT_STEP, retry_policy=SHORT_RETRY,
-            )
+            await self._step("skip_component", SkipComponentInput(params.report_id, plan.name, reason))
             self._progress[plan.name] = ComponentProgress(ComponentStatus.SKIPPED, reason)
             return ComponentStatus.SKIPPED
         self._progress[plan.name] = ComponentProgress(ComponentStatus.RUNNING)
@@ -95,8 +99,11 @@ class ReportWorkflow:
                 ComponentInput(params.report_id, plan.name),
                 start_to_close_timeout=timedelta(seconds=params.component_timeout_seconds),
                 heartbeat_timeout=timedelta(seconds=params.heartbeat_timeout_seconds),
-                retry_policy=RetryPolicy(maximum_attempts=params.max_component_attempts,
-                                         non_retryable_error_types=NOT_RETRYABLE),
+                # Room for every attempt a dead kernel or worker may cost, plus an outage's worth of retries.
+                schedule_to_close_timeout=timedelta(
+                    seconds=params.component_timeout_seconds * params.max_component_attempts
+                    + params.infrastructure_retry_seconds),
+                retry_policy=RETRY,
             )
         except ActivityError as exc:
             # One failed component does not stop the others; finish_report reads the stored errors.

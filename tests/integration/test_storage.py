@@ -385,11 +385,26 @@ def test_finish_report_partial_names_the_failed_component(sessions: sessionmaker
     assert "basic_stats" not in report.error and "sentiment" not in report.error
 
 
-def test_finish_report_counts_an_unfinished_component_as_failed(sessions: sessionmaker[Session]) -> None:
+def test_finish_report_closes_an_unfinished_component_so_rows_agree(sessions: sessionmaker[Session]) -> None:
     report_id = new_report(sessions, new_survey(sessions, [rec("a")]))
     _finish(sessions, report_id, "basic_stats", True)
-    assert pipeline.finish_report(sessions, report_id) is ReportStatus.PARTIAL
-    assert "themes pending: no result" in (_report(sessions, report_id).error or "")
+    with transaction(sessions) as session:  # an attempt started, then the workflow gave up (outage too long)
+        report_store.start_component(session, report_id=report_id, name="themes", cells_total=5)
+    status = pipeline.finish_report(sessions, report_id, {"themes": "activity ScheduleToClose timeout"})
+    assert status is ReportStatus.PARTIAL
+    report = _report(sessions, report_id)
+    assert "themes failed: activity ScheduleToClose timeout" in (report.error or "")
+    themes = next(c for c in report.components if c.component_type == "themes")
+    assert themes.status == ComponentStatus.FAILED and themes.completed_at is not None
+
+
+def test_fail_report_skips_the_components_it_never_ran(sessions: sessionmaker[Session]) -> None:
+    report_id = new_report(sessions, new_survey(sessions, [rec("a")]))
+    pipeline.fail_report(sessions, report_id, "the survey has no responses")
+    report = _report(sessions, report_id)
+    assert report.status == ReportStatus.FAILED
+    assert {c.status for c in report.components} == {ComponentStatus.SKIPPED}
+    assert all("not run: the survey has no responses" in (c.error or {})["message"] for c in report.components)
 
 
 def test_finish_report_failed(sessions: sessionmaker[Session]) -> None:

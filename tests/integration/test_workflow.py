@@ -20,6 +20,7 @@ from workers.shared import (
     ComponentInput,
     ComponentPlan,
     FailReportInput,
+    FinishReportInput,
     PreparedReport,
     ReportInput,
     ReportOutcome,
@@ -41,8 +42,11 @@ class FakeActivities:
     """Records the calls; `broken` components fail like a notebook error would."""
 
     def __init__(self, broken: frozenset[str] = frozenset(), prepare_fails: bool = False,
-                 durations: dict[str, float] | None = None) -> None:
+                 durations: dict[str, float] | None = None, down_until_attempt: dict[str, int] | None = None) -> None:
         self.events: list[str] = []
+        self.down_until_attempt = down_until_attempt or {}
+        self.attempts: dict[str, int] = {}
+        self.finished_with: dict[str, str] | None = None
         self.durations = durations or {}
         self.skipped: dict[str, str] = {}
         self.broken = broken
@@ -59,6 +63,10 @@ class FakeActivities:
 
         @activity.defn(name="run_component")
         async def run_component(params: ComponentInput) -> None:
+            attempt = activity.info().attempt
+            self.attempts[params.component] = attempt
+            if attempt < self.down_until_attempt.get(params.component, 0):
+                raise RuntimeError("connection refused: the database is down")  # retryable, like an outage
             self.events.append(f"start:{params.component}")
             await asyncio.sleep(self.durations.get(params.component, 0.05))
             self.events.append(f"end:{params.component}")
@@ -71,7 +79,8 @@ class FakeActivities:
             self.skipped[params.component] = params.reason
 
         @activity.defn(name="finish_report")
-        async def finish_report(ref: ReportRef) -> ReportStatus:
+        async def finish_report(params: FinishReportInput) -> ReportStatus:
+            self.finished_with = params.failures
             return ReportStatus.PARTIAL if self.broken else ReportStatus.COMPLETED
 
         @activity.defn(name="fail_report")
@@ -85,7 +94,7 @@ class FakeActivities:
         return [prepare_report, run_component, skip_component, finish_report, fail_report, notify_report_finished]
 
 
-async def run(env, fake: FakeActivities, components=COMPONENTS):  # type: ignore[no-untyped-def]
+async def run(env, fake: FakeActivities, components=COMPONENTS, **limits):  # type: ignore[no-untyped-def]
     queue = f"wf-{uuid.uuid4().hex[:8]}"
     report_id = str(uuid.uuid4())
     with ThreadPoolExecutor(4) as executor:
@@ -93,7 +102,7 @@ async def run(env, fake: FakeActivities, components=COMPONENTS):  # type: ignore
                           activity_executor=executor):
             handle = await env.client.start_workflow(
                 ReportWorkflow.run,
-                ReportInput(report_id, plans(list(components))),
+                ReportInput(report_id, plans(list(components)), **limits),
                 id=report_id, task_queue=queue,
             )
             outcome = await handle.result()
@@ -158,6 +167,25 @@ async def test_a_duplicate_report_id_is_refused(time_skipping_env) -> None:
             await time_skipping_env.client.start_workflow(ReportWorkflow.run, params, id=report_id,
                                                           task_queue=queue)
         await handle.result()
+
+
+async def test_an_outage_is_retried_for_minutes_not_a_few_attempts(time_skipping_env) -> None:
+    # 9 failed attempts with backoff 1, 2, 4, ... 30 s: about 3 minutes of outage, far past the old 3 attempts
+    fake = FakeActivities(down_until_attempt={"themes": 10})
+    outcome, progress = await run(time_skipping_env, fake)
+    assert outcome.status == ReportStatus.COMPLETED and progress["themes"].state == ComponentStatus.COMPLETED
+    assert fake.attempts["themes"] == 10
+
+
+async def test_an_outage_longer_than_the_budget_fails_the_component_and_says_why(time_skipping_env) -> None:
+    fake = FakeActivities(down_until_attempt={"themes": 10_000}, broken=frozenset({"themes"}))
+    outcome, progress = await run(time_skipping_env, fake, infrastructure_retry_seconds=60,
+                                  component_timeout_seconds=10, max_component_attempts=1)
+    assert progress["themes"].state == ComponentStatus.FAILED
+    assert outcome.failed_components == ["themes"]
+    # finish_report hears why, so the component's row agrees with the report
+    assert fake.finished_with is not None and "themes" in fake.finished_with
+    assert {progress[n].state for n in ("basic_stats", "sentiment", "visualizations")} == {ComponentStatus.COMPLETED}
 
 
 HISTORIES = sorted((REPO_ROOT / "tests" / "histories").glob("*.json"))

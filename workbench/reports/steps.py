@@ -72,8 +72,14 @@ def prepare_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> int
 
 
 def fail_report(sessions: sessionmaker[Session], report_id: uuid.UUID, message: str) -> None:
+    """The report could not start: it fails, and its components are skipped with the reason."""
     with transaction(sessions) as session:
         report_store.set_report_status(session, report_id=report_id, status=ReportStatus.FAILED, error=message)
+        report = report_store.get_report(session, report_id=report_id)
+        for c in report.components if report is not None else []:
+            if not c.status.finished:
+                report_store.skip_component(session, report_id=report_id, name=c.component_type,
+                                            reason=f"not run: {message}")
 
 
 def skip_component(sessions: sessionmaker[Session], report_id: uuid.UUID, name: str, reason: str) -> None:
@@ -241,10 +247,21 @@ def _render(render: Callable[[Any], str], nb: Any) -> str | None:
         return None
 
 
-def finish_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> ReportStatus:
-    """Set the report's final status from its components' states (completed, partial or failed); returns it."""
+def finish_report(
+    sessions: sessionmaker[Session], report_id: uuid.UUID, failures: dict[str, str] | None = None
+) -> ReportStatus:
+    """Set the report's final status from its components' states (completed, partial or failed); returns it.
+
+    A component still pending or running (its activity gave up, e.g. after an outage longer than the retry
+    budget) is marked failed with the reason in `failures`, so the rows always agree with the report.
+    """
+    failures = failures or {}
     with transaction(sessions) as session:
         report = _load_report(session, report_id)
+        for c in report.components:
+            if not c.status.finished:
+                reason = failures.get(c.component_type, "the run ended before this component finished")
+                report_store.fail_unfinished_component(row=c, message=reason)
         failed = [c for c in report.components if c.status != ComponentStatus.COMPLETED]
         if not failed:
             status, message = ReportStatus.COMPLETED, None

@@ -164,6 +164,13 @@ def skip_component(session: Session, *, report_id: uuid.UUID, name: str, reason:
     row.completed_at = utcnow()
 
 
+def fail_unfinished_component(*, row: ReportComponent, message: str) -> None:
+    """Close a component the workflow gave up on; whatever an attempt stored stays for diagnosis."""
+    row.status = ComponentStatus.FAILED
+    row.error = {**(row.error or {}), "message": message}
+    row.completed_at = utcnow()
+
+
 def component_results(session: Session, *, report_id: uuid.UUID, names: list[str]) -> dict[str, dict[str, Any]]:
     """The stored results of the completed components among `names`."""
     stmt = select(ReportComponent.component_type, ReportComponent.result).where(
