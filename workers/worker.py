@@ -20,13 +20,11 @@ from workbench.config import Settings, get_settings
 from workbench.kernelspec import install_kernelspec, is_installed
 from workbench.storage.db import make_engine, make_sessionmaker
 from workers.activities import ReportActivities
-from workers.starter import connect, start_stranded_reports
+from workers.starter import connect
+from workers.sweep import run_sweeper
 from workers.workflows import ReportWorkflow
 
 log = logging.getLogger("workbench.worker")
-
-
-STRANDED_AFTER = timedelta(minutes=1)  # longer than any API needs between storing a report and starting it
 
 
 def build_worker(
@@ -57,9 +55,10 @@ async def run_worker(settings: Settings) -> None:
         worker = build_worker(client, settings, executor, sessions)
         log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
         async with worker:
-            await start_stranded_reports(client, settings, sessions, STRANDED_AFTER)
+            sweeper = asyncio.create_task(run_sweeper(client, settings, sessions, stop))
             await stop.wait()
             log.info("shutting down: finishing running activities")
+            await sweeper
     log.info("worker stopped")
 
 
