@@ -51,7 +51,6 @@ def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
             "WORKBENCH_API_PORT": str(api_port),
             "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
             "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port),
-            "WORKBENCH_ENVIRONMENT": "test",
             **{f"WORKBENCH_{k.upper()}": v for k, v in overrides.items()},
         }
         settings = Settings(**{k.removeprefix("WORKBENCH_").lower(): v for k, v in env.items()})
