@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cli import notebooks, reports, surveys
-from cli.common import console
+from cli.common import console, fail
 from cli.up import up
 from workbench.config import get_settings
 
@@ -43,11 +43,20 @@ def kernel_install() -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    queues: Annotated[str, typer.Option(
+        help="Task queues to serve, comma-separated: reports (workflows and bookkeeping), notebooks (components), "
+             "ai (components that call a model), batch; or all")] = "all",
+) -> None:
     """Run a Temporal worker for report runs (stops gracefully on SIGTERM)."""
+    from workers.queues import parse_queues
     from workers.worker import main as worker_main
 
-    worker_main()
+    try:
+        selected = parse_queues(queues)
+    except ValueError as exc:
+        raise fail(f"--queues: {exc}") from None
+    worker_main(selected)
 
 
 @app.command()

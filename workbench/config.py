@@ -24,7 +24,7 @@ class Settings(BaseSettings):
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
-    task_queue: str = "workbench-reports"
+    task_queue: str = Field("workbench", description="Prefix of the task queues: <prefix>-reports, -notebooks, ...")
     temporal_ui_port: int = 8233
     temporal_api_key: SecretStr | None = Field(None, description="API key for Temporal Cloud (implies TLS)")
     temporal_tls: bool = Field(False, description="Connect to Temporal over TLS (with the system's CAs by default)")
@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     cell_timeout_seconds: int = Field(600, ge=1, description="Longest a single notebook cell may run")
     component_timeout_seconds: int = Field(1800, ge=1, description="Longest one component activity may run")
     heartbeat_timeout_seconds: int = Field(30, ge=2, description="A worker silent this long is presumed dead")
-    max_concurrent_activities: int = Field(4, ge=1, description="Notebooks one worker runs at once")
+    max_concurrent_activities: int = Field(4, ge=1, description="Notebooks one worker runs at once (notebooks queue)")
+    ai_concurrent_activities: int = Field(2, ge=1, description="Model-calling components one worker runs at once")
+    reports_concurrent_activities: int = Field(16, ge=1, description="Bookkeeping steps one worker runs at once")
     max_component_attempts: int = Field(3, ge=1, description="Tries per component when the kernel or worker dies")
     infrastructure_retry_seconds: int = Field(
         600, ge=10, description="How long a step keeps retrying while the database or a worker is unavailable"

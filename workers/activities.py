@@ -119,6 +119,10 @@ class ReportActivities:
         failed = f", without a result: {', '.join(outcome.failed_components)}" if outcome.failed_components else ""
         log.info("report %s finished: %s%s — %s", outcome.report_id, outcome.status, failed, url)
 
-    def all(self) -> list[Any]:
-        return [self.prepare_report, self.run_component, self.skip_component, self.finish_report, self.fail_report,
+    def bookkeeping(self) -> list[Any]:
+        """The short steps, run on the workflow's own queue."""
+        return [self.prepare_report, self.skip_component, self.finish_report, self.fail_report,
                 self.notify_report_finished]
+
+    def all(self) -> list[Any]:
+        return [*self.bookkeeping(), self.run_component]

@@ -16,6 +16,7 @@ def workflow_id(report_id: str) -> str:
 class ComponentPlan:
     name: str
     needs: list[str] = field(default_factory=list)  # components whose results this one reads
+    task_queue: str | None = None  # where its activity runs; None: the workflow's own queue
 
 
 @dataclass

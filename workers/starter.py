@@ -23,6 +23,7 @@ from workbench.statuses import ReportStatus
 from workbench.storage import reports as report_store
 from workbench.storage.db import transaction
 from workbench.storage.models import Report
+from workers.queues import Queue, queue_name
 from workers.shared import ComponentPlan, ReportInput, workflow_id
 from workers.workflows import ReportWorkflow
 
@@ -71,7 +72,8 @@ def report_input(settings: Settings, report_id: str, component_names: list[str])
     order = [name for stage in components.stages(component_names) for name in stage]
     return ReportInput(
         report_id=report_id,
-        components=[ComponentPlan(name, list(components.get(name).needs)) for name in order],
+        components=[ComponentPlan(name, list(components.get(name).needs),
+                                  queue_name(settings.task_queue, components.get(name).queue)) for name in order],
         component_timeout_seconds=settings.component_timeout_seconds,
         heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
         max_component_attempts=settings.max_component_attempts,
@@ -85,7 +87,7 @@ async def start_report(client: Client, settings: Settings, report_id: str, compo
             ReportWorkflow.run,
             report_input(settings, report_id, component_names),
             id=workflow_id(report_id),
-            task_queue=settings.task_queue,
+            task_queue=queue_name(settings.task_queue, Queue.REPORTS),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:

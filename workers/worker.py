@@ -7,10 +7,12 @@ within the graceful timeout, then exit; notebook kernels are shut down by their 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -20,6 +22,7 @@ from workbench.config import Settings, get_settings
 from workbench.kernelspec import install_kernelspec, is_installed
 from workbench.storage.db import make_engine, make_sessionmaker
 from workers.activities import ReportActivities
+from workers.queues import Queue, queue_name
 from workers.starter import connect
 from workers.sweep import run_sweeper
 from workers.workflows import ReportWorkflow
@@ -27,22 +30,55 @@ from workers.workflows import ReportWorkflow
 log = logging.getLogger("workbench.worker")
 
 
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)  # running activities get this long to finish on SIGTERM
+
+
+def concurrency(settings: Settings, queue: Queue) -> int:
+    return {Queue.REPORTS: settings.reports_concurrent_activities, Queue.NOTEBOOKS: settings.max_concurrent_activities,
+            Queue.AI: settings.ai_concurrent_activities, Queue.BATCH: settings.reports_concurrent_activities}[queue]
+
+
+class WorkerGroup:
+    """One Temporal worker per task queue this process serves, started and stopped together."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> WorkerGroup:
+        for worker in self.workers:
+            await self._stack.enter_async_context(worker)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+
 def build_worker(
-    client: Client, settings: Settings, executor: ThreadPoolExecutor, sessions: sessionmaker[Session]
-) -> Worker:
+    client: Client, settings: Settings, executor: ThreadPoolExecutor, sessions: sessionmaker[Session],
+    queues: list[Queue] | None = None,
+) -> WorkerGroup:
+    """Workers for `queues` (default: all): `reports` runs the workflows and bookkeeping steps; `notebooks` and
+    `ai` run components."""
     activities = ReportActivities(settings, sessions)
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[ReportWorkflow],
-        activities=activities.all(),
-        activity_executor=executor,
-        max_concurrent_activities=settings.max_concurrent_activities,
-        graceful_shutdown_timeout=timedelta(seconds=30),
-    )
+    workers = []
+    for queue in queues or list(Queue):
+        if queue == Queue.REPORTS:
+            kinds: dict[str, Any] = {"workflows": [ReportWorkflow], "activities": activities.bookkeeping()}
+        elif queue in (Queue.NOTEBOOKS, Queue.AI):
+            kinds = {"activities": [activities.run_component]}
+        else:
+            continue  # batch workflows arrive with batches
+        workers.append(Worker(
+            client, task_queue=queue_name(settings.task_queue, queue), activity_executor=executor,
+            max_concurrent_activities=concurrency(settings, queue), graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            **kinds,
+        ))
+    return WorkerGroup(workers)
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, queues: list[Queue] | None = None) -> None:
+    queues = queues or list(Queue)
     if not is_installed():
         install_kernelspec()
     client = await connect(settings)
@@ -50,11 +86,13 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities + 1) as executor:
+    threads = sum(concurrency(settings, q) for q in queues) + 1
+    with ThreadPoolExecutor(max_workers=threads) as executor:
         sessions = make_sessionmaker(make_engine(settings.effective_database_url))
-        worker = build_worker(client, settings, executor, sessions)
-        log.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
-        async with worker:
+        group = build_worker(client, settings, executor, sessions, queues)
+        log.info("worker polling %s on %s", ", ".join(w.task_queue for w in group.workers),
+                 settings.temporal_address)
+        async with group:
             sweeper = asyncio.create_task(run_sweeper(client, settings, sessions, stop))
             await stop.wait()
             log.info("shutting down: finishing running activities")
@@ -62,9 +100,9 @@ async def run_worker(settings: Settings) -> None:
     log.info("worker stopped")
 
 
-def main() -> None:
+def main(queues: list[Queue] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run_worker(get_settings()))
+    asyncio.run(run_worker(get_settings(), queues))
 
 
 if __name__ == "__main__":

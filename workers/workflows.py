@@ -97,6 +97,7 @@ class ReportWorkflow:
             await workflow.execute_activity(
                 "run_component",
                 ComponentInput(params.report_id, plan.name),
+                task_queue=plan.task_queue,
                 start_to_close_timeout=timedelta(seconds=params.component_timeout_seconds),
                 heartbeat_timeout=timedelta(seconds=params.heartbeat_timeout_seconds),
                 # Room for every attempt a dead kernel or worker may cost, plus an outage's worth of retries.

@@ -51,6 +51,8 @@ class ComponentSpec:
     # Settings fields handed to the kernel as WORKBENCH_<NAME> environment variables, never as parameters:
     # papermill writes parameters into the executed notebook, which is stored and downloadable.
     secrets: tuple[str, ...] = ()
+    # The workload it belongs to, hence its task queue: "notebooks" (kernel-heavy) or "ai" (calls a model).
+    queue: str = "notebooks"
 
     def result_schema(self) -> dict[str, Any]:
         return self.result_model.model_json_schema()
