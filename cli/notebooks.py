@@ -94,7 +94,7 @@ def lab(
         for r in reports:
             if not r.ok:
                 err.print(f"[yellow]warning:[/] {r.component}: "
-                          f"{'; '.join(c.detail for c in r.failures) or 'did not run'}", highlight=False)
+                          f"{escape('; '.join(c.detail for c in r.failures) or 'did not run')}", highlight=False)
     args = [jupyter, f"--ServerApp.root_dir={settings.notebooks_dir.resolve()}", f"--port={port}",
             f"--MappingKernelManager.default_kernel_name={settings.kernel_name}"]
     if no_browser:

@@ -93,7 +93,7 @@ def report_generate(
     if wait:
         status = watch_report(settings, report.id, timeout)
         console.print(f"report {report.id}: {status}")
-        console.print(f"  {ReportLinks.of(report.id, settings.base_url).page}", highlight=False)
+        console.print(f"  {ReportLinks.of(report.id, settings.base_url).page}", highlight=False, markup=False)
         if status != "completed":
             raise typer.Exit(1)
 
@@ -111,10 +111,10 @@ def report_status(report_id: Annotated[uuid.UUID, typer.Argument()]) -> None:
             raise fail(f"report {report_id} not found")
         view = report_status_view(report, settings.base_url)
     console.print(f"report {view.report_id}: {view.status.value}" + (f" — {view.error}" if view.error else ""),
-                  highlight=False)
+                  highlight=False, markup=False)
     for c in view.components:
         line = f"  {c.name:<16} {c.status.value:<10} {c.cells_done}/{c.cells_total} cells"
         if c.error and c.status != "completed":
             line += f"  {c.error.get('message', '')}"
-        console.print(line, highlight=False)
-    console.print(f"  {view.links.page}", highlight=False)
+        console.print(line, highlight=False, markup=False)
+    console.print(f"  {view.links.page}", highlight=False, markup=False)

@@ -45,13 +45,14 @@ def survey_import(
         raise fail(str(exc)) from None
     except ImportValidationError as exc:
         for issue in exc.issues:
-            err.print(f"  {issue}", highlight=False)
+            err.print(f"  {issue}", highlight=False, markup=False)
         raise fail(f"nothing imported: {exc.total} problem(s) in the input") from None
     with transaction(sessions_for(settings)) as session:
         survey = store.create_survey(session, organization_id=DEFAULT_ORGANIZATION_ID, definition=definition)
         if records:
             store.add_responses(session, survey_id=survey.id, records=records)
-    console.print(f"survey {survey.id} '{definition.title}': {len(records)} responses imported", highlight=False)
+    console.print(f"survey {survey.id} '{definition.title}': {len(records)} responses imported",
+                  highlight=False, markup=False)
 
 
 @app.command("export")
@@ -80,7 +81,7 @@ def survey_export(
         raise fail(f"{path} exists; pass --force to overwrite it") from None
     except OSError as exc:
         raise fail(f"cannot write {path}: {exc.strerror or exc}") from None
-    console.print(f"wrote {len(snapshot.responses)} responses to {path}", highlight=False)
+    console.print(f"wrote {len(snapshot.responses)} responses to {path}", highlight=False, markup=False)
 
 
 @app.command("list")
@@ -92,4 +93,5 @@ def survey_list() -> None:
     with sessions_for(get_settings())() as session:
         for s in store.list_surveys(session, organization_id=DEFAULT_ORGANIZATION_ID):
             total, completed = store.count_responses(session, survey_id=s.id)
-            console.print(f"{s.id}  {s.title}  ({total} responses, {completed} completed)", highlight=False)
+            console.print(f"{s.id}  {s.title}  ({total} responses, {completed} completed)",
+                          highlight=False, markup=False)

@@ -167,3 +167,14 @@ def test_parameter_values_are_json_when_they_parse_and_text_otherwise() -> None:
         "themes": {"n_themes": 8}, "sentiment": {"engine": "vader"},
         "x": {"flag": True, "names": ["a"], "text": "a=b"},
     }
+
+
+def test_messages_quoting_user_text_with_brackets_are_printed_as_they_are(cli_env: str, tmp_path: Path) -> None:
+    survey = {"title": "Pricing [/x] survey", "questions": [
+        {"key": "plan", "type": "single_choice", "text": "Plan?", "options": ["[/bold]", "Free"]}]}
+    path = tmp_path / "survey.json"
+    path.write_text(json.dumps({"survey": {"id": "s", **survey}, "responses": [
+        {"started_at": "2026-01-01T00:00:00Z", "answers": {"plan": "[/nope]"}}]}))
+    result = CliRunner().invoke(app, ["survey", "import", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "[/nope]" in result.output  # the rejected answer, printed literally

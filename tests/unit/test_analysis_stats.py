@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import math
+import time
 from typing import Any
 
 import pytest
 
-from workbench.analysis.charts import make_charts
-from workbench.analysis.stats import basic_stats, mean_ci, nps_breakdown
+from workbench.analysis.charts import MAX_CHOICE_BARS, choice_chart, make_charts
+from workbench.analysis.stats import basic_stats, mean_ci, nps_breakdown, top_options
 from workbench.surveys.schema import Snapshot
 
 T_975_DF3 = 3.182446305284263  # Student t quantile 0.975 with 3 degrees of freedom (statistical tables)
@@ -175,3 +176,57 @@ def test_charts_survive_dollar_signs_and_empty_data() -> None:
     ]
     for snap in (_snapshot([], questions), _snapshot([_response(5, r=2, c="$")], questions)):
         assert all(png(fig) for _, fig in make_charts(snap))
+
+
+# --- long option lists: the result keeps every option, charts group the tail --------------------------------
+
+def _long_tail(qtype: str, options: int = 1000) -> tuple[Snapshot, list[str]]:
+    """Option i is chosen (i % 7) times, so counts tie and the tail is not empty."""
+    names = [f"option {i:04d}" for i in range(options)]
+    question = {"key": "c", "type": qtype, "text": "Pick", "options": names}
+    responses = []
+    for i, name in enumerate(names):
+        for _ in range(i % 7):
+            responses.append(_response(5, c=[name] if qtype == "multi_choice" else name))
+    return _snapshot(responses, [question]), names
+
+
+def test_top_options_keep_short_lists_in_survey_order() -> None:
+    options = [{"option": o, "count": c, "share": None} for o, c in [("a", 1), ("b", 5), ("c", 3)]]
+    assert top_options(options, 3) == (options, None)
+
+
+def test_top_options_rank_by_count_ties_in_survey_order_and_sum_the_rest() -> None:
+    options = [{"option": o, "count": c, "share": None} for o, c in [("a", 1), ("b", 5), ("c", 3), ("d", 5)]]
+    shown, rest = top_options(options, 2)
+    assert [o["option"] for o in shown] == ["b", "d"]
+    assert rest == {"options": 2, "count": 4}
+
+
+@pytest.mark.parametrize("qtype", ["single_choice", "multi_choice"])
+def test_a_1000_option_question_keeps_every_count_and_charts_the_top_plus_other(qtype: str) -> None:
+    snap, names = _long_tail(qtype)
+    summary = basic_stats(snap)["questions"]["c"]
+    assert [o["option"] for o in summary["options"]] == names  # the result is exact and complete
+    assert sum(o["count"] for o in summary["options"]) == sum(i % 7 for i in range(1000))
+
+    start = time.perf_counter()
+    fig = choice_chart(summary)
+    image = png(fig)
+    elapsed = time.perf_counter() - start
+    ax = fig.axes[0]
+    bars = [(t.get_text(), p.get_width()) for t, p in zip(ax.get_yticklabels(), ax.patches, strict=True)]
+    assert len(bars) == MAX_CHOICE_BARS + 1
+    top = [o for o in summary["options"] if o["count"] == 6][:MAX_CHOICE_BARS]
+    assert bars[:-1] == [(o["option"], 6) for o in top]  # the most chosen, ties in survey order
+    label, other = bars[-1]
+    assert label == f"other ({1000 - MAX_CHOICE_BARS} options)"
+    assert other == sum(o["count"] for o in summary["options"]) - 6 * MAX_CHOICE_BARS
+    assert elapsed < 1.0, elapsed
+    assert len(image) < 200_000
+
+
+def test_a_choice_chart_of_few_options_is_unchanged() -> None:
+    snap, names = _long_tail("single_choice", options=MAX_CHOICE_BARS)
+    ax = choice_chart(basic_stats(snap)["questions"]["c"]).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == names  # survey order, no "other"

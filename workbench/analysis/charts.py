@@ -12,14 +12,18 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from workbench.analysis.stats import DETRACTOR_MAX, PROMOTER_MIN, basic_stats
+from workbench.analysis.stats import DETRACTOR_MAX, PROMOTER_MIN, basic_stats, top_options
 from workbench.surveys.schema import CHOICE_TYPES, SCALE_BOUNDS, QuestionType, Snapshot
 
 NPS_COLOURS = {"detractors": "#d9534f", "passives": "#b0b0b0", "promoters": "#3c9d5d"}
 BAR_COLOUR = "#4c72b0"
+OTHER_COLOUR = "#b0b0b0"
 MEAN_COLOUR = "#c44e52"
 FIGSIZE = (7.0, 3.8)
 MAX_LABEL_CHARS = 40
+# Option bars per choice chart; the rest is one "other" bar. One bar per option made a 1,000-option question
+# take minutes and a 35 MB page (docs/api.md, "Limits").
+MAX_CHOICE_BARS = 15
 
 
 def _label(text: str, width: int | None = None) -> str:
@@ -65,22 +69,32 @@ def scale_chart(summary: dict[str, Any]) -> Figure:
 
 
 def choice_chart(summary: dict[str, Any]) -> Figure:
-    """Horizontal bars per option (in option order, top to bottom), labelled with count and share."""
-    options = summary["options"]
-    fig = _new_figure(max(2.4, 0.45 * len(options) + 1.4))
+    """Horizontal bars per option (in option order, top to bottom), labelled with count and share.
+
+    With more than MAX_CHOICE_BARS options, the most chosen MAX_CHOICE_BARS are drawn by count (ties in option
+    order) and the rest as one grey "other (K options)" bar of their summed count; its share is shown for single
+    choice only (for multiple choice the sum counts choices, not respondents).
+    """
+    shown, rest = top_options(summary["options"], MAX_CHOICE_BARS)
+    multi = summary["type"] == QuestionType.MULTI_CHOICE
+    bars = [(_label(o["option"], MAX_LABEL_CHARS), o["count"], o["share"], BAR_COLOUR) for o in shown]
+    if rest is not None:
+        n = summary["n"]
+        share = None if multi or not n else rest["count"] / n
+        plural = "option" if rest["options"] == 1 else "options"
+        bars.append((f"other ({rest['options']} {plural})", rest["count"], share, OTHER_COLOUR))
+    fig = _new_figure(max(2.4, 0.45 * len(bars) + 1.4))
     ax = fig.add_subplot()
-    labels = [_label(o["option"], MAX_LABEL_CHARS) for o in options]
-    counts = [o["count"] for o in options]
-    positions = list(range(len(options)))
-    ax.barh(positions, counts, color=BAR_COLOUR)
-    ax.set_yticks(positions, labels)
+    counts = [count for _, count, _, _ in bars]
+    positions = list(range(len(bars)))
+    ax.barh(positions, counts, color=[colour for *_, colour in bars])
+    ax.set_yticks(positions, [label for label, *_ in bars])
     ax.invert_yaxis()
-    for y, o in zip(positions, options, strict=True):
-        share = "" if o["share"] is None else f" ({o['share']:.0%})"
-        ax.annotate(f"{o['count']}{share}", (o["count"], y), xytext=(3, 0), textcoords="offset points",
+    for y, (_, count, share, _) in zip(positions, bars, strict=True):
+        label = "" if share is None else f" ({share:.0%})"
+        ax.annotate(f"{count}{label}", (count, y), xytext=(3, 0), textcoords="offset points",
                     va="center", fontsize=8)
     ax.set_xlim(0, max(counts + [1]) * 1.18)  # room for the labels
-    multi = summary["type"] == QuestionType.MULTI_CHOICE
     ax.set_xlabel("respondents (several answers allowed)" if multi else "respondents")
     ax.set_title(f"{_title(summary['text'])}\n(n = {summary['n']})", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)

@@ -166,6 +166,22 @@ def choice_summary(question: Question, chosen: list[list[str]]) -> dict[str, Any
     }
 
 
+def top_options(
+    options: list[dict[str, Any]], limit: int
+) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+    """For display: at most `limit` options of a choice summary, and what the rest add up to.
+
+    Up to `limit` options come back unchanged, in survey order, with no rest. Beyond that, the `limit` most
+    chosen come first (ties in survey order) and the rest is `{"options": how many, "count": their summed
+    count}`; a multi-choice rest counts choices, not respondents. The summary itself always keeps every option.
+    """
+    if len(options) <= limit:
+        return options, None
+    ranked = sorted(options, key=lambda o: -o["count"])  # stable: ties keep the survey's order
+    rest = ranked[limit:]
+    return ranked[:limit], {"options": len(rest), "count": sum(o["count"] for o in rest)}
+
+
 def text_summary(question: Question, texts: list[str], response_count: int) -> dict[str, Any]:
     """Answered (non-blank) count, blank count (every other response) and mean length in words."""
     return {

@@ -29,7 +29,7 @@ from workbench.surveys.schema import (
     ResponseRecord,
     SurveyDefinition,
 )
-from workbench.surveys.validation import ImportIssue, ImportValidationError, validate_records
+from workbench.surveys.validation import ImportIssue, ImportValidationError, echo, validate_records
 
 # The raw upload (bytes or text), or for JSON also the already decoded document (a snapshot file's responses).
 ImportData = bytes | str | list[Any] | dict[str, Any]
@@ -239,7 +239,7 @@ def _cell(qtype: QuestionType, raw: str) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise ValueError(f"must be a whole number, got {raw!r}") from None
+            raise ValueError(f"must be a whole number, got {echo(raw)}") from None
     if qtype is QuestionType.MULTI_CHOICE:
         return [part.strip() for part in raw.split(MULTI_CHOICE_SEPARATOR) if part.strip()]
     return raw
@@ -249,7 +249,7 @@ def _timestamp(raw: str) -> datetime:
     try:
         return datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise ValueError(f"must be an ISO 8601 timestamp, got {raw!r}") from None
+        raise ValueError(f"must be an ISO 8601 timestamp, got {echo(raw)}") from None
 
 
 def _parse_csv(definition: SurveyDefinition, data: ImportData) -> tuple[list[ResponseRecord], Rows | None]:
