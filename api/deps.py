@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.import_jobs import ImportRunner
 from api.temporal import TemporalGateway
 from workbench.config import Settings
 from workbench.storage import reports as report_store
@@ -39,11 +40,16 @@ def get_temporal(request: Request) -> TemporalGateway:
     return request.app.state.temporal
 
 
+def get_import_runner(request: Request) -> ImportRunner:
+    return request.app.state.imports
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 OrganizationDep = Annotated[uuid.UUID, Depends(get_organization_id)]
 TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
+ImportRunnerDep = Annotated[ImportRunner, Depends(get_import_runner)]
 
 
 def get_report_or_404(report_id: uuid.UUID, session: SessionDep, org: OrganizationDep) -> Report:

@@ -1,16 +1,33 @@
-"""Translate a rejected import into a 422 body shaped like FastAPI's own (`detail` is a list with `loc`)."""
+"""Error bodies and exception handlers: every error is JSON `{"detail": ...}` of a documented shape.
+
+A rejected import is a 422 shaped like FastAPI's own (`detail` a list with `loc`); a lost database is a 503 on
+every route; a validation error never echoes a value JSON cannot carry (NaN, Infinity).
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import HTTPException, status
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from workbench.surveys.validation import ImportValidationError
+from workbench.surveys.validation import ImportIssue, ImportValidationError
+
+log = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
-def import_error(exc: ImportValidationError) -> HTTPException:
-    """The 422 for a rejected import: one `detail` entry per issue, plus one counting the issues not shown.
+def import_issue_detail(issues: Sequence[ImportIssue], total: int) -> list[dict[str, Any]]:
+    """One `detail` entry per issue, plus one counting the issues not shown.
 
     Each entry keeps the issue's `row` and `field` as given by `workbench.surveys.imports` and adds a `loc`
     (`["body", "responses", row, field]`) so clients that read FastAPI's validation errors find it.
@@ -18,9 +35,93 @@ def import_error(exc: ImportValidationError) -> HTTPException:
     detail: list[dict[str, Any]] = [
         {"loc": ["body", "responses", issue.row, issue.field], "row": issue.row, "field": issue.field,
          "msg": issue.message, "type": "import_error"}
-        for issue in exc.issues
+        for issue in issues
     ]
-    if exc.total > len(exc.issues):
-        detail.append({"loc": ["body"], "msg": f"{exc.total - len(exc.issues)} more issues not shown",
+    if total > len(issues):
+        detail.append({"loc": ["body"], "msg": f"{total - len(issues)} more issues not shown",
                        "type": "import_error"})
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+    return detail
+
+
+def import_error(exc: ImportValidationError) -> HTTPException:
+    """The 422 for a rejected import (see `import_issue_detail`)."""
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, import_issue_detail(exc.issues, exc.total))
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be reached (down, restarting, pool exhausted), not a bad query."""
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.OperationalError | sa_exc.InterfaceError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency, but SQLite-only installs may drop it
+        return False
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+def database_message(exc: BaseException) -> str:
+    """A one-line reason for a 503: the driver's first line, without the SQL statement SQLAlchemy appends."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        reason = str(exc.orig)
+    elif isinstance(exc, sa_exc.TimeoutError):
+        reason = "no connection free in the pool (timed out waiting)"
+    else:
+        reason = str(exc)
+    reason = (reason.strip().splitlines() or [type(exc).__name__])[0].strip()
+    return f"the database is unavailable: {reason[:300]}"
+
+
+def _finite(value: Any) -> Any:
+    """`value` with non-finite floats replaced by their JSON-ish names, which strict JSON can carry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers for validation errors and a lost database on `app`."""
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        # An id that is not even a UUID names nothing, exactly like an unknown one: 404, not 422.
+        if errors and all(e["loc"][:1] == ("path",) and e["type"].startswith("uuid") for e in errors):
+            return JSONResponse({"detail": f"{errors[0]['loc'][-1]} {errors[0].get('input')!r} not found"},
+                                status_code=status.HTTP_404_NOT_FOUND)
+        # FastAPI's own handler echoes each `input`; a NaN in the body would make that response unserialisable.
+        return JSONResponse({"detail": _finite(jsonable_encoder(errors))},
+                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def unparsable_body(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a JSON body Python's parser refuses for a reason other than syntax (an integer of more
+        # than 4300 digits) with a bare 400; it is a malformed body like any other: 422, in the declared shape.
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and isinstance(exc.__cause__, ValueError):
+            reason = (str(exc.__cause__).splitlines() or ["unreadable"])[0][:200]
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": f"the body is not valid JSON: {reason}",
+                                             "type": "json_invalid"}]},
+                                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return await http_exception_handler(request, exc)
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        if not database_unavailable(exc):
+            raise exc  # a bad query is a bug: the server error middleware answers 500 and logs it
+        log.warning("%s %s: %s", request.method, request.url.path, database_message(exc))
+        return JSONResponse({"detail": database_message(exc)}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+    app.add_exception_handler(sa_exc.DBAPIError, database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, database_error)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        return
+    # Normally wrapped by SQLAlchemy; raw ones can surface from a driver-level call.
+    app.add_exception_handler(psycopg.OperationalError, database_error)
+    app.add_exception_handler(psycopg.InterfaceError, database_error)

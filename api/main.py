@@ -5,19 +5,23 @@ Run with `workbench api` or `uvicorn --factory api.main:create_app`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
 
-from api.routes import components, health, pages, reports, surveys
+from api.errors import install_error_handlers
+from api.import_jobs import ImportRunner
+from api.routes import components, health, imports, pages, reports, surveys
+from api.schemas import ResponsesImport
 from api.temporal import TemporalGateway
 from workbench import __version__
 from workbench.config import Settings, get_settings
 from workbench.storage.db import make_engine, make_sessionmaker
+from workbench.surveys.schema import QUESTION_KEY
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,9 +33,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.sessions = make_sessionmaker(engine)
         app.state.temporal = TemporalGateway(settings)
+        app.state.imports = ImportRunner(app.state.sessions, settings.data_dir)
+        app.state.imports.start()
         try:
             yield
         finally:
+            app.state.imports.shutdown()
             engine.dispose()
 
     app = FastAPI(
@@ -42,21 +49,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(surveys.router)
+    app.include_router(imports.router)
     app.include_router(reports.router)
     app.include_router(components.router)
     app.include_router(pages.router)
-
-    @app.exception_handler(RequestValidationError)
-    async def malformed_ids_are_not_found(request: Request, exc: RequestValidationError) -> Response:
-        # An id that is not even a UUID names nothing, exactly like an unknown one: 404, not 422.
-        errors = exc.errors()
-        if errors and all(e["loc"][:1] == ("path",) and e["type"].startswith("uuid") for e in errors):
-            return JSONResponse({"detail": f"{errors[0]['loc'][-1]} {errors[0].get('input')!r} not found"},
-                                status_code=404)
-        return await request_validation_exception_handler(request, exc)
+    install_error_handlers(app)
+    app.openapi = _completed_openapi(app.openapi, extra_models=[ResponsesImport])  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
     return app
+
+
+def _completed_openapi(
+    generate: Callable[[], dict[str, Any]], extra_models: list[type[BaseModel]]
+) -> Callable[[], dict[str, Any]]:
+    """FastAPI's OpenAPI document, plus what it cannot know from the routes' signatures.
+
+    - the models of bodies a route reads itself (the responses import), as components its `$ref`s resolve to;
+    - the question key's pattern, which the survey schema checks in a validator (invisible to JSON Schema).
+    """
+    def openapi() -> dict[str, Any]:
+        completed = "x-completed" in generate()
+        schema = generate()  # FastAPI caches the document: the changes below are made once
+        if completed:
+            return schema
+        models = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in extra_models:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in model_schema.pop("$defs", {}).items():
+                models.setdefault(name, definition)
+            models.setdefault(model.__name__, model_schema)
+        for name, definition in models.items():
+            if name == "Question" or name.startswith("Question-"):
+                # Anchored: the validator matches the whole key, a JSON Schema pattern matches anywhere.
+                definition["properties"]["key"]["pattern"] = f"^(?:{QUESTION_KEY.pattern.strip('^$')})$"
+        schema["x-completed"] = True
+        return schema
+
+    return openapi

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.statuses import ComponentStatus, ReportStatus
+from workbench.storage.imports import ImportStatus
 from workbench.surveys.schema import Question, ResponseRecord, SurveyDefinition
 
 
@@ -32,6 +34,12 @@ class SurveysPublic(BaseModel):
     count: int
 
 
+class Message(BaseModel):
+    """An error explained in one sentence."""
+
+    detail: str
+
+
 class ResponsesImport(BaseModel):
     """JSON import body; CSV bodies are described in docs/api.md."""
 
@@ -42,6 +50,48 @@ class ImportResult(BaseModel):
     survey_id: uuid.UUID
     imported: int
     response_count: int
+
+
+class ImportIssuePublic(BaseModel):
+    """One reason an import was rejected, shaped like FastAPI's validation errors plus `row` and `field`."""
+
+    loc: list[int | str]
+    row: int | str | None = Field(None, description="JSON: index in the list; CSV: spreadsheet row; '-': the whole")
+    field: str | None = None
+    msg: str
+    type: str
+
+
+class ImportRejected(BaseModel):
+    """A rejected import: nothing was written."""
+
+    detail: list[ImportIssuePublic]
+
+
+class ImportAccepted(BaseModel):
+    """A large upload accepted as a background job; poll `status_url`."""
+
+    job_id: uuid.UUID
+    survey_id: uuid.UUID
+    status: ImportStatus
+    status_url: str
+
+
+class ImportJobPublic(BaseModel):
+    job_id: uuid.UUID
+    survey_id: uuid.UUID
+    status: ImportStatus
+    format: str
+    size_bytes: int
+    imported: int | None = Field(description="Responses stored by the job (0 when it failed; null until it ends)")
+    response_count: int | None = Field(description="The survey's responses once the job completed")
+    issues: list[ImportIssuePublic] = Field(
+        description="Why a failed import was rejected: the `detail` a synchronous import would answer with 422")
+    error: str | None = Field(description="Why a failed job could not import, when not the upload's fault")
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    status_url: str
 
 
 class ReportCreate(BaseModel):
@@ -56,6 +106,19 @@ class ReportCreate(BaseModel):
                     "parameter schema is in GET /api/v1/components. Unset ones take the notebook's default.",
         examples=[{"themes": {"n_themes": 8}}],
     )
+
+    @field_validator("parameters")
+    @classmethod
+    def _finite_numbers(cls, parameters: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # JSON allows no NaN or Infinity; Python's parser does, and PostgreSQL would refuse to store them.
+        def check(value: Any) -> None:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("numbers must be finite (no NaN or Infinity)")
+            for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+                check(item)
+
+        check(parameters)
+        return parameters
 
 
 class _FromView(BaseModel):
@@ -160,3 +223,35 @@ class HealthPublic(BaseModel):
     database: bool
     temporal: bool
     chromium: bool
+
+
+_ERRORS: dict[int, dict[str, Any]] = {
+    400: {"model": Message, "description": "Malformed request body (a multipart body without its boundary)"},
+    404: {"model": Message, "description": "Not found (a malformed id names nothing either)"},
+    413: {"model": Message, "description": "The upload exceeds the configured maximum"},
+    415: {"model": Message, "description": "The upload is not an importable format"},
+    503: {"model": Message, "description": "The database is unavailable; retry after `Retry-After` seconds",
+          "headers": {"Retry-After": {"description": "Seconds to wait before retrying",
+                                      "schema": {"type": "integer"}}}},
+}
+
+
+def error_responses(*codes: int, json_only: bool = False, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route answers with (`{"detail": "..."}` bodies).
+
+    Args:
+        codes: HTTP statuses from the common set (400, 404, 413, 415, 503).
+        json_only: Declare the errors as JSON explicitly, for a route whose own answers are not JSON (FastAPI
+            would list an error model under the route's media type, e.g. text/html).
+        descriptions: Route-specific descriptions, keyed `e404=...`, replacing the common one.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        response = {**_ERRORS[code]}
+        if f"e{code}" in descriptions:
+            response["description"] = descriptions[f"e{code}"]
+        if json_only:
+            model = response.pop("model")
+            response["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+        responses[code] = response
+    return responses

@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionsDep, SettingsDep
 from api.schemas import HealthPublic
 from workbench.rendering.pdf import find_chromium
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", responses={503: {"model": HealthPublic}})
-async def health(request: Request, session: SessionDep, settings: SettingsDep) -> HealthPublic:
-    """200 when the database and Temporal answer; 503 otherwise. `chromium` tells whether PDFs can render."""
+def _database_answers(sessions: sessionmaker[Session]) -> bool:
     try:
-        session.execute(text("SELECT 1"))
-        database = True
+        with sessions() as session:
+            session.execute(text("SELECT 1"))
+        return True
     except Exception:
-        database = False
+        return False
+
+
+@router.get("/health", responses={503: {"model": HealthPublic, "description": "The database or Temporal is down"}})
+async def health(request: Request, sessions: SessionsDep, settings: SettingsDep) -> HealthPublic:
+    """200 when the database and Temporal answer; 503 otherwise. `chromium` tells whether PDFs can render."""
+    # The database check blocks (a connect may wait): a thread keeps the event loop serving other requests.
+    database = await run_in_threadpool(_database_answers, sessions)
     temporal = await request.app.state.temporal.healthy()
+    chromium = await run_in_threadpool(find_chromium, settings.chromium_path)
     body = HealthPublic(status="ok" if database and temporal else "degraded", database=database, temporal=temporal,
-                        chromium=find_chromium(settings.chromium_path) is not None)
+                        chromium=chromium is not None)
     if body.status != "ok":
         return JSONResponse(body.model_dump(), status_code=503)  # type: ignore[return-value]
     return body

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import OrganizationDep, ReportDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
@@ -19,6 +19,7 @@ from api.schemas import (
     ReportsPublic,
     ReportStatusPublic,
     ReportSummary,
+    error_responses,
 )
 from workbench.rendering.pdf import ChromiumUnavailable
 from workbench.reports.links import ReportLinks as Links
@@ -30,7 +31,10 @@ from workbench.storage import surveys as survey_store
 from workbench.storage.models import Report, ReportComponent
 from workers.starter import TemporalUnavailable, queue_report
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=error_responses(503))
+MAX_OFFSET = 2**31 - 1  # every backend's integer holds it; more would overflow PostgreSQL's bigint binding
+STILL_RUNNING: dict[int | str, dict[str, Any]] = {
+    202: {"model": ReportStatusPublic, "description": "Still running: the report's status"}}
 
 
 def status_public(report: Report) -> ReportStatusPublic:
@@ -53,7 +57,8 @@ def _request_error(exc: ReportRequestError) -> HTTPException:
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses={
-    404: {"description": "Unknown survey"}, 503: {"description": "Temporal unreachable; the report is failed"}})
+    **error_responses(404, 503, e404="Unknown survey", e503="Temporal unreachable (the report is marked failed), "
+                                                          "or the database is unavailable (with `Retry-After`)")})
 async def create_report(
     body: ReportCreate, org: OrganizationDep, settings: SettingsDep, temporal: TemporalDep, sessions: SessionsDep,
     response: Response,
@@ -79,8 +84,9 @@ async def create_report(
 @router.get("")
 def list_reports(
     session: SessionDep, org: OrganizationDep, survey_id: uuid.UUID | None = None,
-    limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> ReportsPublic:
+    """Reports, newest first (`survey_id` narrows them to one survey's)."""
     reports = store.list_reports(session, organization_id=org, survey_id=survey_id, limit=limit, offset=offset)
     return ReportsPublic(
         data=[ReportSummary(report_id=r.id, survey_id=r.survey_id, status=r.status, created_at=r.created_at,
@@ -90,12 +96,12 @@ def list_reports(
     )
 
 
-@router.get("/{report_id}/status")
+@router.get("/{report_id}/status", responses=error_responses(404))
 def get_status(report: ReportDep) -> ReportStatusPublic:
     return status_public(report)
 
 
-@router.get("/{report_id}", responses={202: {"model": ReportStatusPublic, "description": "Still running"}})
+@router.get("/{report_id}", responses={**STILL_RUNNING, **error_responses(404)})
 def get_report(report: ReportDep, session: SessionDep, org: OrganizationDep) -> ReportPublic:
     if not report.status.finished:
         return accepted_while_running(report)  # type: ignore[return-value]
@@ -109,7 +115,7 @@ def get_report(report: ReportDep, session: SessionDep, org: OrganizationDep) -> 
 
 
 @router.get("/{report_id}/components/{component}",
-            responses={202: {"model": ReportStatusPublic, "description": "Still running"}})
+            responses={**STILL_RUNNING, **error_responses(404, e404="Unknown report, or no such component in it")})
 def get_component(report: ReportDep, component: str) -> ComponentPublic:
     row = next((c for c in report.components if c.component_type == component), None)
     if row is None:
@@ -119,8 +125,10 @@ def get_component(report: ReportDep, component: str) -> ComponentPublic:
     return component_public(row)
 
 
-@router.get("/{report_id}/notebooks/{component}.ipynb", response_class=Response,
-            responses={200: {"content": {"application/x-ipynb+json": {}}}})
+@router.get("/{report_id}/notebooks/{component}.ipynb", response_class=Response, responses={
+    200: {"content": {"application/x-ipynb+json": {"schema": {"type": "object"}}},
+          "description": "The executed notebook (nbformat 4)"},
+    **STILL_RUNNING, **error_responses(404, e404="Unknown report or component, or the component stored no notebook")})
 def get_notebook(report: ReportDep, component: str, session: SessionDep) -> Response:
     """The executed notebook of one component (also for a failed one, with its error cell)."""
     report_id = report.id
@@ -136,14 +144,16 @@ def get_notebook(report: ReportDep, component: str, session: SessionDep) -> Resp
 
 
 @router.get("/{report_id}/pdf", response_class=Response, responses={
-    200: {"content": {"application/pdf": {}}}, 202: {"model": ReportStatusPublic, "description": "Still running"},
-    503: {"description": "No Chromium installed for PDF rendering"}})
-async def get_pdf(report: ReportDep, session: SessionDep, settings: SettingsDep) -> Response:
+    200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "The report as a PDF"},
+    **STILL_RUNNING, **error_responses(404),
+    **error_responses(503, e503="No Chromium installed for PDF rendering, or the database is unavailable")})
+def get_pdf(report: ReportDep, session: SessionDep, settings: SettingsDep) -> Response:
     report_id = report.id
     if not report.status.finished:
         return accepted_while_running(report)
     try:
-        pdf = await run_in_threadpool(report_pdf, session, report, settings.chromium_path)
+        pdf = report_pdf(session, report, settings.chromium_path)
     except ChromiumUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     return Response(pdf, media_type="application/pdf",

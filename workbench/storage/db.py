@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -23,7 +23,15 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # A pooled connection the server dropped (restart, outage) is tested and replaced on checkout, so the app
+    # recovers by itself once the database is back instead of failing on each stale connection in turn.
+    kwargs.setdefault("pool_pre_ping", True)
+    if url.startswith("postgresql") and "connect_timeout" not in make_url(url).query:
+        # Without it a connect to an unreachable host waits for the OS's TCP timeout (minutes), holding a request.
+        connect_args = dict(kwargs.pop("connect_args", None) or {})  # type: ignore[call-overload]
+        connect_args.setdefault("connect_timeout", 10)
+        kwargs["connect_args"] = connect_args
+    return create_engine(url, **kwargs)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

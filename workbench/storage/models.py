@@ -173,3 +173,28 @@ class ReportComponent(Base):
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+
+class ImportJob(Base):
+    """A response import too large to answer synchronously, processed in the background by the API.
+
+    The upload waits in a file (`<data_dir>/imports/<id>.upload`) until the job ends; `status` is one of
+    `workbench.storage.imports.ImportStatus`. `issues` holds the reasons a rejected import was rejected.
+    """
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    survey_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    format: Mapped[str] = mapped_column(String(20))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    imported: Mapped[int | None] = mapped_column(Integer)
+    response_count: Mapped[int | None] = mapped_column(Integer)
+    # Up to MAX_REPORTED_ISSUES of {"row", "field", "message"}; `issue_total` counts them all.
+    issues: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    issue_total: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
