@@ -3,6 +3,9 @@
 The spec in the repository names `python`; installing it pins argv[0] to this interpreter, so notebooks run by
 JupyterLab and by the workers see the same packages, and sets the environment the notebooks rely on
 (`MPLBACKEND=agg`, a fixed hash seed, one BLAS thread per kernel so parallel components share the cores).
+The kernel starts through `workbench.kernels`, which applies the run's memory limit (if any) and execs ipykernel;
+`MALLOC_ARENA_MAX=2` keeps glibc from reserving 64 MB of address space per thread, so that limit (an
+address-space limit) stays close to the memory a notebook really uses.
 """
 
 from __future__ import annotations
@@ -44,4 +47,5 @@ def is_installed() -> bool:
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
     except NoSuchKernel:
         return False
-    return spec.argv[:1] == [sys.executable]
+    wanted = kernel_spec()
+    return spec.argv == wanted["argv"] and spec.env == wanted["env"]  # an older spec is reinstalled

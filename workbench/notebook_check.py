@@ -188,7 +188,7 @@ def _check_one(
     # notebooks/ would break in production, so they must break here too.
     run = run_notebook(notebook_path, work_dir / "executed.ipynb", parameters, kernel_name=settings.kernel_name,
                        cwd=work_dir, cell_timeout=settings.cell_timeout_seconds,
-                       env=kernel_environment(settings, spec))
+                       env=kernel_environment(settings, spec), memory_limit_mb=settings.kernel_memory_limit_mb)
     report.seconds = time.monotonic() - started
     if run.error is not None or run.notebook is None:
         report.checks.append(Check("result", False, _run_error(run)))

@@ -2,14 +2,16 @@
 
 Papermill's own `cwd` argument changes the *process* working directory, which parallel components in one
 worker cannot share; the kernel's directory is set through nbclient's `resources` instead. The kernel is
-started and shut down by nbclient for every run, whatever happens (success, error, timeout, cancel).
+started and shut down by nbclient for every run, whatever happens (success, error, timeout, cancel); its sockets
+and connection file live in a private folder, and every process it started is killed after the run
+(`workbench.kernels`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import tempfile
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +28,11 @@ from papermill.log import logger as papermill_logger
 from papermill.utils import merge_kwargs, remove_args
 from traitlets.config import Config
 
+from workbench.kernels import CONNECTION_FILE, kernel_env, kernel_folder
+
 ENGINE_NAME = "workbench"
 CellCallback = Callable[[int, int], None]  # (cells done, cells total)
+TIMED_OUT, KERNEL_DIED = "CellTimeoutError", "DeadKernelError"  # the error outputs of cells that stopped a run
 
 
 class NotebookError(Exception):
@@ -42,7 +47,14 @@ class NotebookError(Exception):
 
 
 class KernelDiedError(Exception):
-    """The kernel process died mid-run (killed, out of memory): worth a retry."""
+    """The kernel process died mid-run (killed, out of memory, the code ended the process): worth one retry."""
+
+    def __init__(self, message: str, *, cell_index: int | None = None, cause: str = "") -> None:
+        super().__init__(message)
+        self.cell_index, self.cause = cell_index, cause
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cell_index": self.cell_index, "ename": "KernelDiedError", "evalue": self.cause, "message": str(self)}
 
 
 class _ProgressManager(NotebookExecutionManager):
@@ -51,11 +63,17 @@ class _ProgressManager(NotebookExecutionManager):
         self._on_cell = on_cell
         self._done = 0
         self._total = sum(1 for c in nb.cells if c.cell_type == "code")
+        self.running: int | None = None  # the index of the cell started last
+        self.stopped = False  # a timeout or dead kernel was recorded as that cell's error
 
     def notebook_start(self, **kwargs: Any) -> None:
         super().notebook_start(**kwargs)
         if self._on_cell:
             self._on_cell(0, self._total)
+
+    def cell_start(self, cell: NotebookNode, cell_index: int | None = None, **kwargs: Any) -> None:
+        super().cell_start(cell, cell_index=cell_index, **kwargs)
+        self.running = cell_index
 
     def cell_complete(self, cell: NotebookNode, cell_index: int | None = None, **kwargs: Any) -> None:
         super().cell_complete(cell, cell_index=cell_index, **kwargs)
@@ -63,15 +81,40 @@ class _ProgressManager(NotebookExecutionManager):
             self._done += 1
             self._on_cell(self._done, self._total)
 
+    def stop_at_running_cell(self, ename: str, evalue: str) -> None:
+        """Make a timeout or dead kernel the running cell's error output; papermill would mark that cell completed."""
+        assert self.running is not None
+        cell = self.nb.cells[self.running]
+        error = nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+        cell.outputs.append(error)
+        self.cell_exception(cell, cell_index=self.running)
+        self.stopped = True
+        self.save()
+
+
+class _Client(PapermillNotebookClient):
+    nb_man: _ProgressManager
+
+    def papermill_execute_cells(self) -> None:
+        try:
+            super().papermill_execute_cells()
+        except CellTimeoutError:
+            self.nb_man.stop_at_running_cell(TIMED_OUT, f"the cell ran longer than {self.timeout} s")
+            raise  # on, so that nbclient shuts the kernel down
+        except DeadKernelError:
+            self.nb_man.stop_at_running_cell(KERNEL_DIED, "the kernel died while running this cell")
+            raise
+
 
 class ProgressEngine(NBClientEngine):
-    """Papermill's nbclient engine, plus a callback after every code cell (heartbeats, progress rows) and the
-    kernel's environment (how secrets reach a notebook without becoming parameters)."""
+    """Papermill's nbclient engine, plus a callback after every code cell (heartbeats, progress rows), the
+    kernel's environment (how secrets reach a notebook without becoming parameters), and a timeout or dead kernel
+    recorded as its cell's error, so papermill reports it like any failed cell."""
 
     @classmethod
     def execute_managed_notebook(  # type: ignore[override]
         cls,
-        nb_man: NotebookExecutionManager,
+        nb_man: _ProgressManager,
         kernel_name: str,
         log_output: bool = False,
         stdout_file: Any = None,
@@ -89,8 +132,13 @@ class ProgressEngine(NBClientEngine):
             kernel_name=kernel_name, log=papermill_logger, log_output=log_output, stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
-        client = PapermillNotebookClient(nb_man, **final_kwargs)
-        return client.execute(**({"env": kernel_env} if kernel_env is not None else {}))
+        client = _Client(nb_man, **final_kwargs)
+        try:
+            return client.execute(**({"env": kernel_env} if kernel_env is not None else {}))
+        except (CellTimeoutError, DeadKernelError):
+            if not nb_man.stopped:
+                raise
+            return nb_man.nb  # papermill now raises the cell's error output, with its index
 
     @classmethod
     def execute_notebook(  # type: ignore[override]
@@ -139,61 +187,76 @@ def run_notebook(
     on_cell: CellCallback | None = None,
     start_timeout: int = 60,
     env: dict[str, str] | None = None,
+    memory_limit_mb: int | None = None,
 ) -> NotebookRun:
     """Execute `input_path` into `output_path`; never raises for notebook failures, returns them.
 
-    Errors come back classified: `NotebookError` (deterministic, don't retry) or `KernelDiedError`;
-    anything else (e.g. missing file) propagates. The executed notebook is returned even on failure.
-    `env`, when given, is the kernel's whole environment (otherwise it inherits this process's).
+    Errors come back classified: `NotebookError` (deterministic, don't retry) or `KernelDiedError`, both with the
+    index of the failed cell in the returned notebook, where that cell is marked failed; anything else (e.g.
+    missing file) propagates. The executed notebook is returned even on failure. `env`, when given, is the
+    kernel's whole environment (otherwise it inherits this process's). `memory_limit_mb` limits the address space
+    of the kernel and of each process it starts.
     """
-    error: Exception | None = None
     caller = contextvars.copy_context()
 
     def cell_done(done: int, total: int) -> None:
         if on_cell is not None:
             caller.run(on_cell, done, total)  # the caller's context (e.g. Temporal's activity context)
 
-    def execute(sockets: str) -> NotebookNode:
-        return papermill.execute_notebook(
-            str(input_path),
-            str(output_path),
-            parameters=parameters,
-            engine_name=ENGINE_NAME,
-            kernel_name=kernel_name,
-            progress_bar=False,
-            start_timeout=start_timeout,
-            execution_timeout=cell_timeout,
-            resources={"metadata": {"path": str(cwd)}},
-            # Unix sockets in a private folder instead of loopback TCP: no other local user can connect.
-            config=Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/kernel"}}),
-            on_cell=cell_done,
-            kernel_env=env,
-        )
+    failure: PapermillExecutionError | DeadKernelError
+    with kernel_folder() as folder:
+        def execute() -> NotebookNode:
+            return papermill.execute_notebook(
+                str(input_path),
+                str(output_path),
+                parameters=parameters,
+                engine_name=ENGINE_NAME,
+                kernel_name=kernel_name,
+                progress_bar=False,
+                start_timeout=start_timeout,
+                execution_timeout=cell_timeout,
+                resources={"metadata": {"path": str(cwd)}},
+                # Unix sockets in a private folder instead of loopback TCP: no other local user can connect.
+                config=Config({"KernelManager": {
+                    "transport": "ipc", "ip": f"{folder}/kernel", "connection_file": str(folder / CONNECTION_FILE),
+                }}),
+                on_cell=cell_done,
+                kernel_env=kernel_env(dict(os.environ) if env is None else env, folder, memory_limit_mb),
+            )
 
-    try:
-        # A short absolute path: socket paths are limited to about 100 bytes.
-        with tempfile.TemporaryDirectory(prefix="wbk-") as sockets:
-            return NotebookRun(_in_fresh_context(lambda: execute(sockets)), None)
-    except PapermillExecutionError as exc:
-        error = NotebookError(
-            f"cell {exc.cell_index} raised {exc.ename}: {exc.evalue}",
-            cell_index=exc.cell_index, ename=exc.ename, evalue=exc.evalue,
-        )
-    except CellTimeoutError as exc:
-        error = NotebookError(
-            f"a cell ran longer than {cell_timeout} s", ename="CellTimeoutError", evalue=str(exc).strip()[:2000]
-        )
-    except DeadKernelError as exc:
-        error = KernelDiedError(f"the kernel died: {exc}")
+        try:
+            return NotebookRun(_in_fresh_context(execute), None)
+        except (PapermillExecutionError, DeadKernelError) as exc:
+            failure = exc
+        except RuntimeError as exc:
+            if "Kernel died" not in str(exc):  # jupyter_client's words for a kernel that died while starting
+                raise
+            failure = DeadKernelError(str(exc))
     saved = nbformat.read(str(output_path), as_version=4) if output_path.exists() else None
-    if isinstance(error, NotebookError) and saved is not None:
-        # Papermill puts an error banner cell on top of the saved notebook; index into what we store.
-        marked = _failed_cell(saved)
-        if marked is not None and marked != error.cell_index:
-            error.cell_index = marked
-            if error.ename != "CellTimeoutError":
-                error.args = (f"cell {marked} raised {error.ename}: {error.evalue}",)
-    return NotebookRun(saved, error)
+    return NotebookRun(saved, _classify(failure, saved, cell_timeout, memory_limit_mb))
+
+
+def _classify(
+    failure: PapermillExecutionError | DeadKernelError,
+    saved: NotebookNode | None,
+    cell_timeout: int,
+    memory_limit_mb: int | None,
+) -> NotebookError | KernelDiedError:
+    # Papermill puts an error banner cell on top of the saved notebook: index into what is stored.
+    index = _failed_cell(saved) if saved is not None else None
+    if isinstance(failure, DeadKernelError) or failure.ename == KERNEL_DIED:
+        cause = (f"out of memory: limit {memory_limit_mb} MB, or the code ended the process" if memory_limit_mb
+                 else "the code ended the process, or the machine ran out of memory")
+        where = f" at cell {index}" if index is not None else ""
+        return KernelDiedError(f"the kernel died{where} (likely {cause})", cell_index=index, cause=cause)
+    index = failure.cell_index if index is None else index
+    if failure.ename == TIMED_OUT:
+        message = f"cell {index} ran longer than {cell_timeout} s"
+    elif failure.ename == "MemoryError" and memory_limit_mb:
+        message = f"cell {index} raised MemoryError: the notebook ran out of memory: limit {memory_limit_mb} MB"
+    else:
+        message = f"cell {index} raised {failure.ename}: {failure.evalue}"
+    return NotebookError(message, cell_index=index, ename=failure.ename, evalue=failure.evalue)
 
 
 def _in_fresh_context(func: Callable[[], NotebookNode]) -> NotebookNode:

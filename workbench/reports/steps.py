@@ -25,7 +25,7 @@ from workbench.components import SNAPSHOT_PARAMETER, ComponentSpec, components, 
 from workbench.config import Settings
 from workbench.rendering.html import render_component_html
 from workbench.results import ResultError, extract_result, result_environment
-from workbench.runner import NotebookError, NotebookRun, run_notebook
+from workbench.runner import KernelDiedError, NotebookError, NotebookRun, run_notebook
 from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
 from workbench.storage.db import transaction
@@ -153,6 +153,9 @@ def execute_component(
         source = nbformat.read(str(notebook_path), as_version=4)
         cells_total = sum(1 for c in source.cells if c.cell_type == "code") + 1  # + papermill's injected cell
         with transaction(sessions) as session:
+            # start_component clears the error: what the previous attempt died of decides whether to try again.
+            previous = report_store.get_component(session, report_id=report_id, name=name)
+            previous_error = previous.error if previous is not None else None
             report_store.start_component(session, report_id=report_id, name=name, cells_total=cells_total)
 
         def progress(done: int, total: int) -> None:
@@ -164,9 +167,9 @@ def execute_component(
         run = run_notebook(
             notebook_path, work_dir / "executed.ipynb", inputs.parameters,
             kernel_name=settings.kernel_name, cwd=work_dir, cell_timeout=settings.cell_timeout_seconds,
-            on_cell=progress, env=kernel_environment(settings, spec),
+            on_cell=progress, env=kernel_environment(settings, spec), memory_limit_mb=settings.kernel_memory_limit_mb,
         )
-        result, error = _result_or_error(run, spec)
+        result, error = _result_or_error(run, spec, previous_error)
         with transaction(sessions) as session:
             report_store.finish_component(
                 session, report_id=report_id, name=name,
@@ -214,7 +217,17 @@ def git_revision(path: Path) -> dict[str, Any]:
     return {"git_commit": commit, "git_modified": bool(changed)}
 
 
-def _result_or_error(run: NotebookRun, spec: ComponentSpec) -> tuple[dict[str, Any] | None, Exception | None]:
+def _result_or_error(
+    run: NotebookRun, spec: ComponentSpec, previous_error: dict[str, Any] | None = None
+) -> tuple[dict[str, Any] | None, Exception | None]:
+    if isinstance(run.error, KernelDiedError) and run.error.cell_index is not None and previous_error \
+            and previous_error.get("ename") == "KernelDiedError" \
+            and previous_error.get("cell_index") == run.error.cell_index:
+        # The same cell killed its kernel twice: out of memory or exiting, not bad luck; a third try won't help.
+        index = run.error.cell_index
+        cause = f" (likely {run.error.cause})" if run.error.cause else ""
+        return None, NotebookError(f"the kernel died twice on cell {index}{cause}",
+                                   cell_index=index, ename="KernelDiedError", evalue=str(run.error))
     if run.error is not None or run.notebook is None:
         return None, run.error
     try:
@@ -226,7 +239,7 @@ def _result_or_error(run: NotebookRun, spec: ComponentSpec) -> tuple[dict[str, A
 def _error_info(error: Exception | None) -> dict[str, Any] | None:
     if error is None:
         return None
-    if isinstance(error, NotebookError):
+    if isinstance(error, NotebookError | KernelDiedError):
         return error.as_dict()
     return {"message": str(error), "ename": type(error).__name__}
 
