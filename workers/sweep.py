@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from workbench.config import Settings
+from workbench.kernels import sweep_kernel_leftovers
 from workbench.reports.housekeeping import remove_stale_work_dirs, settle_report, unsettled_reports
 from workers.shared import workflow_id
 from workers.starter import start_stranded_reports
@@ -54,19 +55,11 @@ async def settle_ended_workflows(client: Client, sessions: sessionmaker[Session]
     return settled
 
 
-def _remove_kernel_leftovers() -> int:
-    try:
-        from workbench.kernels import sweep_kernel_leftovers
-    except ImportError:  # pragma: no cover - the kernels module arrives with kernel containment
-        return 0
-    return sweep_kernel_leftovers()
-
-
 async def sweep_once(client: Client, settings: Settings, sessions: sessionmaker[Session]) -> SweepResult:
     started = await start_stranded_reports(client, settings, sessions, STRANDED_AFTER)
     settled = await settle_ended_workflows(client, sessions)
     work_dirs = await asyncio.to_thread(remove_stale_work_dirs, settings, sessions)
-    kernels = await asyncio.to_thread(_remove_kernel_leftovers)
+    kernels = await asyncio.to_thread(sweep_kernel_leftovers)
     return SweepResult(started, settled, work_dirs, kernels)
 
 
