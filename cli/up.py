@@ -75,9 +75,15 @@ def _generate_through_api(base: str, survey_path: Path) -> uuid.UUID:
         created = client.post("/api/v1/surveys", json=definition)
         created.raise_for_status()
         survey_id = created.json()["id"]
-        imported = client.post(f"/api/v1/surveys/{survey_id}/responses", json={"responses": data["responses"]})
-        imported.raise_for_status()
-        console.print(f"survey {survey_id}: {imported.json()['imported']} responses imported")
+        answer = client.post(f"/api/v1/surveys/{survey_id}/responses", json={"responses": data["responses"]})
+        answer.raise_for_status()
+        body = answer.json()
+        while answer.status_code == 202 and body["status"] not in ("completed", "failed"):
+            time.sleep(0.5)  # a large survey is imported in the background
+            body = client.get(body["status_url"]).json()
+        if body.get("status") == "failed":
+            raise RuntimeError(f"importing {survey_path} failed: {body.get('error') or body.get('issues')}")
+        console.print(f"survey {survey_id}: {body['imported']} responses imported", markup=False)
         queued = client.post("/api/v1/reports", json={"survey_id": survey_id})
         queued.raise_for_status()
         return uuid.UUID(queued.json()["report_id"])

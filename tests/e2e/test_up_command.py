@@ -23,7 +23,9 @@ pytestmark = pytest.mark.e2e
 def test_up_serves_the_sample_report_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     api_port, temporal_port, ui_port = free_ports(3)
     env = {**os.environ, "WORKBENCH_DATA_DIR": str(tmp_path / "data"), "WORKBENCH_API_PORT": str(api_port),
-           "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port)}
+           "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port),
+           # the sample (about 0.6 MB) then goes through a background import job, as a large survey would
+           "WORKBENCH_BACKGROUND_IMPORT_BYTES": "100000"}
     env.pop("WORKBENCH_DATABASE_URL", None)
     up = subprocess.Popen([sys.executable, "-m", "cli.main", "up"], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).parents[2])
@@ -36,6 +38,7 @@ def test_up_serves_the_sample_report_and_stops_cleanly_on_sigterm(tmp_path: Path
             break
     text = "".join(output)
     assert "Serving" in text, text
+    assert re.search(r"survey \S+: 2000 responses imported", text), text
     assert re.search(r"2000 responses, completion rate 92\.0%, NPS 25\.6", text), text
     page = re.search(r"Report page:\s+(\S+)", text).group(1)
     assert httpx.get(page, timeout=30).status_code == 200
