@@ -73,15 +73,39 @@ def database_message(exc: BaseException) -> str:
     return f"the database is unavailable: {reason[:300]}"
 
 
-def _finite(value: Any) -> Any:
-    """`value` with non-finite floats replaced by their JSON-ish names, which strict JSON can carry."""
+MAX_ECHOED_CHARS = 200  # of a string the client sent, quoted back in an error
+MAX_ECHOED_ITEMS = 20  # of a list or object the client sent
+MAX_ERRORS = 50  # listed in one 422; the rest are counted
+
+
+def _echo(value: Any) -> Any:
+    """What of a client's value a 422 quotes back: short, and encodable whatever it was.
+
+    Non-finite floats become their names (strict JSON cannot carry them), lone surrogates become U+FFFD (UTF-8
+    cannot), and long strings, lists and objects are cut, so an error never outgrows the request that caused it.
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value[:MAX_ECHOED_CHARS + 1])
+        return text[:MAX_ECHOED_CHARS] + "…" if len(value) > MAX_ECHOED_CHARS else text
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        items = list(value.items())
+        shown = {_echo(str(k)): _echo(v) for k, v in items[:MAX_ECHOED_ITEMS]}
+        if len(items) > MAX_ECHOED_ITEMS:
+            shown["…"] = f"{len(items) - MAX_ECHOED_ITEMS} more"
+        return shown
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        shown_list = [_echo(v) for v in value[:MAX_ECHOED_ITEMS]]
+        if len(value) > MAX_ECHOED_ITEMS:
+            shown_list.append(f"… {len(value) - MAX_ECHOED_ITEMS} more")
+        return shown_list
     return value
+
+
+def _echo_client_values(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation error with the client's value (`input`, and `ctx` which may quote it) made safe to echo."""
+    return {k: _echo(v) if k in ("input", "ctx") else v for k, v in error.items()}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -94,9 +118,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if errors and all(e["loc"][:1] == ("path",) and e["type"].startswith("uuid") for e in errors):
             return JSONResponse({"detail": f"{errors[0]['loc'][-1]} {errors[0].get('input')!r} not found"},
                                 status_code=status.HTTP_404_NOT_FOUND)
-        # FastAPI's own handler echoes each `input`; a NaN in the body would make that response unserialisable.
-        return JSONResponse({"detail": _finite(jsonable_encoder(errors))},
-                            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        # FastAPI's own handler echoes each `input` whole: a NaN or a lone surrogate would make the response
+        # unserialisable, and a huge value would make it as large as the request.
+        detail = [_echo_client_values(jsonable_encoder(e)) for e in errors[:MAX_ERRORS]]
+        if len(errors) > MAX_ERRORS:
+            detail.append({"loc": ["body"], "msg": f"{len(errors) - MAX_ERRORS} more errors not shown",
+                           "type": "too_many_errors"})
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(StarletteHTTPException)
     async def unparsable_body(request: Request, exc: StarletteHTTPException) -> Response:
