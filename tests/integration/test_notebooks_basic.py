@@ -105,3 +105,41 @@ def test_notebooks_escape_untrusted_text(name: str, unsafe_snapshot: Path, tmp_p
     assert "<img" not in joined and "<script" not in joined
     if name == "visualizations":
         assert len(_pngs(nb)) == 2  # the rating and the choice question; no NPS question here
+
+
+@pytest.fixture(scope="module")
+def kinds_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every kind, a conditional question, and no timestamps at all (an export without times)."""
+    path = tmp_path_factory.mktemp("kinds") / "snapshot.json"
+    path.write_text(json.dumps({
+        "survey": {
+            "id": "kinds", "title": "Kinds",
+            "questions": [
+                {"key": "grade", "type": "scale", "text": "Grade", "min": 0, "max": 10, "labels": {"0": "Bad"}},
+                {"key": "agree", "type": "ordinal", "text": "Agree?", "options": ["No", "Maybe", "Yes"]},
+                {"key": "size", "type": "numeric", "text": "Size"},
+                {"key": "plan", "type": "single_choice", "text": "Plan", "options": ["Free", "Pro"]},
+                {"key": "why", "type": "text", "text": "Why Pro?", "required_if": {"question": "plan", "in": ["Pro"]}},
+                {"key": "day", "type": "date", "text": "Since"},
+            ],
+        },
+        "responses": [
+            {"answers": {"grade": 7, "agree": "Yes", "size": 12.5, "plan": "Pro", "why": "SSO", "day": "2026-01-05"}},
+            {"answers": {"grade": 3, "agree": "No", "size": 3, "plan": "Free", "day": "2026-02-20"}},
+        ],
+    }))
+    return path
+
+
+@pytest.mark.parametrize("name", ["basic_stats", "visualizations"])
+def test_notebooks_handle_every_kind_and_unknown_times(name: str, kinds_snapshot: Path, tmp_path: Path) -> None:
+    nb = _run(name, kinds_snapshot, tmp_path)
+    result = extract_result(nb, components.get(name).result_model)
+    if name == "basic_stats":
+        assert result["completion_known"] is False and result["nps"] is None
+        shown = "".join(str(o.get("data", {})) + str(o.get("text", "")) for o in _outputs(nb))
+        assert "completion is unknown" in shown and "responses per week are unknown" in shown
+        assert "0.0" not in shown.split("Completion rate")[1][:80]  # not a made-up 0%
+    else:
+        assert [c["kind"] for c in result["charts"]] == ["bar", "barh", "histogram", "barh", "timeline"]
+        assert len(_pngs(nb)) == 5

@@ -6,12 +6,15 @@ import io
 import json
 import math
 import time
+from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
+from scipy import stats as st
 
 from workbench.analysis.charts import MAX_CHOICE_BARS, choice_chart, make_charts
-from workbench.analysis.stats import basic_stats, mean_ci, nps_breakdown, top_options
+from workbench.analysis.stats import basic_stats, group_by_family, mean_ci, nps_breakdown, top_options
 from workbench.surveys.schema import Snapshot
 
 T_975_DF3 = 3.182446305284263  # Student t quantile 0.975 with 3 degrees of freedom (statistical tables)
@@ -85,7 +88,7 @@ def test_rating_summary_matches_hand_computation(tiny: Snapshot) -> None:
     # Values 5, 4, 4, 2: mean 3.75; squared deviations sum to 4.75, so s = sqrt(4.75 / 3).
     s = math.sqrt(4.75 / 3)
     half = T_975_DF3 * s / 2
-    assert summary["type"] == "rating" and summary["text"] == "Rate us"
+    assert summary["kind"] == "scale" and summary["text"] == "Rate us"
     assert summary["n"] == 4
     assert summary["mean"] == pytest.approx(3.75)
     assert summary["median"] == pytest.approx(4.0)
@@ -118,7 +121,7 @@ def test_multi_choice_shares_are_of_respondents(tiny: Snapshot) -> None:
 
 def test_text_summary_ignores_blank_answers(tiny: Snapshot) -> None:
     summary = basic_stats(tiny)["questions"]["comment"]
-    assert summary == {"type": "text", "text": "Comment", "n": 2, "blank": 3, "mean_words": 3.0}
+    assert summary == {"kind": "text", "text": "Comment", "n": 2, "blank": 3, "not_asked": 0, "mean_words": 3.0}
 
 
 def test_invalid_scale_answers_are_ignored() -> None:
@@ -230,3 +233,168 @@ def test_a_choice_chart_of_few_options_is_unchanged() -> None:
     snap, names = _long_tail("single_choice", options=MAX_CHOICE_BARS)
     ax = choice_chart(basic_stats(snap)["questions"]["c"]).axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == names  # survey order, no "other"
+
+
+# --- optional timestamps --------------------------------------------------------------------------------------
+
+def test_without_timestamps_completion_is_unknown_not_zero() -> None:
+    snap = _snapshot([{"answers": {"nps": 9}}, {"answers": {"nps": 3}}])
+    result = basic_stats(snap)
+    assert result["completion_known"] is False
+    assert result["completed_count"] is None and result["completion_rate"] is None
+    assert result["timed_count"] == 0 and result["avg_completion_seconds"] is None
+    assert result["nps"]["n"] == 2
+
+
+def test_with_only_completed_at_completions_are_counted() -> None:
+    snap = _snapshot([{"completed_at": "2026-03-02T10:00:00Z", "answers": {}}, {"answers": {}},
+                      {"started_at": "2026-03-02T10:00:00Z", "completed_at": "2026-03-02T10:02:00Z", "answers": {}}])
+    result = basic_stats(snap)
+    assert result["completion_known"] is True
+    assert (result["completed_count"], result["completion_rate"]) == (2, pytest.approx(2 / 3))
+    assert result["timed_count"] == 1 and result["avg_completion_seconds"] == 120.0
+
+
+# --- summaries per kind, against numpy and scipy -----------------------------------------------------------------
+
+KINDS_QUESTIONS = [
+    {"key": "ease", "type": "scale", "text": "Ease", "min": 1, "max": 7, "labels": {"1": "Hard", "7": "Easy"}},
+    {"key": "ten", "type": "scale", "text": "Grade", "min": 0, "max": 10},
+    {"key": "agree", "type": "ordinal", "text": "Agree?",
+     "options": ["Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree"]},
+    {"key": "size", "type": "numeric", "text": "Team size", "min": 0},
+    {"key": "day", "type": "date", "text": "Signed up"},
+    {"key": "plan", "type": "single_choice", "text": "Plan?", "options": ["Free", "Pro"]},
+    {"key": "why", "type": "text", "text": "Why Pro?", "required_if": {"question": "plan", "in": ["Pro"]}},
+]
+
+
+@pytest.fixture(scope="module")
+def kinds_data() -> tuple[Snapshot, dict[str, list[Any]]]:
+    rng = np.random.default_rng(3)
+    n = 60
+    columns: dict[str, list[Any]] = {
+        "ease": [int(v) for v in rng.integers(1, 8, n)],
+        "ten": [int(v) for v in rng.integers(0, 11, n)],
+        "agree": [int(v) for v in rng.integers(0, 5, n)],
+        "size": [float(v) for v in np.round(rng.lognormal(2, 1, n), 1)],
+        "day": [(date(2026, 1, 1) + timedelta(days=int(d))).isoformat() for d in rng.integers(0, 90, n)],
+        "plan": ["Pro" if v else "Free" for v in rng.integers(0, 2, n)],
+    }
+    labels = KINDS_QUESTIONS[2]["options"]
+    responses = []
+    for i in range(n):
+        answers = {k: v[i] for k, v in columns.items()}
+        answers["agree"] = labels[answers["agree"]]
+        if answers["plan"] == "Pro" and i % 3:
+            answers["why"] = "SSO"
+        if i % 10 == 0:
+            del answers["ease"]  # blanks
+        responses.append({"answers": answers})
+    columns["ease"] = [v for i, v in enumerate(columns["ease"]) if i % 10]
+    return _snapshot(responses, KINDS_QUESTIONS), columns
+
+
+def test_scale_summary_against_numpy_and_scipy(kinds_data: tuple[Snapshot, dict[str, list[Any]]]) -> None:
+    snap, columns = kinds_data
+    values = np.array(columns["ease"])
+    s = basic_stats(snap)["questions"]["ease"]
+    assert (s["kind"], s["n"], s["blank"], s["not_asked"]) == ("scale", len(values), 6, 0)
+    assert s["mean"] == pytest.approx(values.mean()) and s["median"] == pytest.approx(np.median(values))
+    assert s["std"] == pytest.approx(values.std(ddof=1))
+    low, high = st.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=st.sem(values))
+    assert (s["ci_low"], s["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert list(s["distribution"]) == [str(v) for v in range(1, 8)]
+    assert s["distribution"] == {str(v): int((values == v).sum()) for v in range(1, 8)}
+    assert s["top2_box"] == pytest.approx(np.mean(values >= 6))
+    assert s["bottom2_box"] == pytest.approx(np.mean(values <= 2))
+    assert s["labels"] == {"1": "Hard", "7": "Easy"}
+
+
+def test_a_0_to_10_scale_is_not_an_nps(kinds_data: tuple[Snapshot, dict[str, list[Any]]]) -> None:
+    snap, columns = kinds_data
+    result = basic_stats(snap)
+    assert result["nps"] is None and "nps" not in result["questions"]["ten"]
+    assert result["questions"]["ten"]["top2_box"] == pytest.approx(np.mean(np.array(columns["ten"]) >= 9))
+    assert ("ten", "nps_breakdown") not in [(c["question"], c["kind"]) for c, _ in make_charts(snap, result)]
+
+
+def test_ordinal_summary_median_category_and_boxes(kinds_data: tuple[Snapshot, dict[str, list[Any]]]) -> None:
+    snap, columns = kinds_data
+    ranks = np.array(columns["agree"]) + 1
+    labels = KINDS_QUESTIONS[2]["options"]
+    s = basic_stats(snap)["questions"]["agree"]
+    median_rank = int(np.quantile(ranks, 0.5, method="inverted_cdf"))
+    assert (s["median_rank"], s["median"]) == (median_rank, labels[median_rank - 1])
+    assert [o["option"] for o in s["options"]] == labels
+    assert [o["count"] for o in s["options"]] == [int((ranks == r).sum()) for r in range(1, 6)]
+    assert s["top2_box"] == pytest.approx(np.mean(ranks >= 4))
+    assert s["bottom2_box"] == pytest.approx(np.mean(ranks <= 2))
+
+
+def test_ordinal_median_of_an_even_count_is_the_lower_category() -> None:
+    questions = [{"key": "o", "type": "ordinal", "text": "O", "options": ["low", "mid", "high"]}]
+    s = basic_stats(_snapshot([{"answers": {"o": v}} for v in ("low", "low", "high", "high")], questions))
+    assert s["questions"]["o"]["median"] == "low" and s["questions"]["o"]["top2_box"] is None  # 3 labels: no boxes
+
+
+def test_numeric_summary_quantiles_and_histogram(kinds_data: tuple[Snapshot, dict[str, list[Any]]]) -> None:
+    snap, columns = kinds_data
+    values = np.array(columns["size"])
+    s = basic_stats(snap)["questions"]["size"]
+    assert s["quantiles"] == {f"p{q}": pytest.approx(np.percentile(values, q)) for q in (5, 25, 50, 75, 95)}
+    assert s["mean"] == pytest.approx(values.mean()) and s["std"] == pytest.approx(values.std(ddof=1))
+    assert (s["min"], s["max"]) == (pytest.approx(values.min()), pytest.approx(values.max()))
+    counts, edges = np.histogram(values, bins="auto")
+    assert [b["count"] for b in s["histogram"]] == counts.tolist()
+    assert s["histogram"][0]["low"] == pytest.approx(edges[0])
+    assert s["histogram"][-1]["high"] == pytest.approx(edges[-1])
+    assert sum(b["count"] for b in s["histogram"]) == len(values)
+
+
+def test_date_summary_counts_per_week(kinds_data: tuple[Snapshot, dict[str, list[Any]]]) -> None:
+    snap, columns = kinds_data
+    s = basic_stats(snap)["questions"]["day"]
+    days = sorted(date.fromisoformat(d) for d in columns["day"])
+    assert (s["first"], s["last"], s["period"]) == (days[0].isoformat(), days[-1].isoformat(), "week")
+    mondays = [date.fromisoformat(c["period"]) for c in s["counts"]]
+    assert all(m.weekday() == 0 for m in mondays) and mondays == sorted(mondays)
+    assert all(b - a == timedelta(days=7) for a, b in zip(mondays, mondays[1:], strict=False))
+    assert sum(c["count"] for c in s["counts"]) == len(days)
+
+
+def test_dates_over_decades_are_counted_per_year() -> None:
+    questions = [{"key": "d", "type": "date", "text": "Born"}]
+    s = basic_stats(_snapshot([{"answers": {"d": d}} for d in ("1950-06-01", "2000-01-01", "9999-12-31")],
+                              questions))["questions"]["d"]
+    assert s["period"] == "year" and s["counts"][0] == {"period": "1950", "count": 1}
+    assert s["counts"][-1] == {"period": "9999", "count": 1} and len(s["counts"]) == 9999 - 1950 + 1
+
+
+def test_a_conditional_question_counts_not_asked_apart_from_blank(
+    kinds_data: tuple[Snapshot, dict[str, list[Any]]]
+) -> None:
+    snap, columns = kinds_data
+    s = basic_stats(snap)["questions"]["why"]
+    pro = columns["plan"].count("Pro")
+    answered = sum(1 for i, p in enumerate(columns["plan"]) if p == "Pro" and i % 3)
+    assert (s["n"], s["blank"], s["not_asked"]) == (answered, pro - answered, len(columns["plan"]) - pro)
+
+
+def test_every_kind_has_a_summary_family_and_charts_by_kind(kinds_data: tuple[Snapshot, dict[str, list[Any]]]) -> None:
+    snap, _ = kinds_data
+    result = basic_stats(snap)
+    families = group_by_family(result["questions"])
+    assert {f: list(g) for f, g in families.items()} == {
+        "scores": ["ease", "ten", "size"], "categories": ["agree", "plan"], "text": ["why"], "dates": ["day"]}
+    charts = make_charts(snap, result)
+    assert [(c["question"], c["kind"]) for c, _ in charts] == [
+        ("ease", "bar"), ("ten", "bar"), ("agree", "barh"), ("size", "histogram"), ("day", "timeline"),
+        ("plan", "barh")]
+    assert all(png(fig).startswith(b"\x89PNG") for _, fig in charts)
+    assert _plain_json_types(result)
+
+
+def test_charts_of_empty_kinds_draw() -> None:
+    snap = _snapshot([], KINDS_QUESTIONS)
+    assert all(png(fig) for _, fig in make_charts(snap))

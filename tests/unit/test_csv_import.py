@@ -87,10 +87,12 @@ def test_unknown_column_names_row_1_and_the_column(definition: SurveyDefinition)
     assert issues_of(definition, "started_at,nps,colour\n2026-01-01T00:00:00Z,5,blue\n") == [(1, "colour")]
 
 
-def test_missing_started_at_column(definition: SurveyDefinition) -> None:
-    text = "respondent_id,nps\nr1,5\n"
-    assert issues_of(definition, text) == [(1, "started_at")]
-    assert "needs a started_at column" in message_of(definition, text)
+def test_timestamp_columns_are_optional(definition: SurveyDefinition) -> None:
+    # Exports without times are imported as they are: the times are unknown, not invented.
+    [record] = parse_csv(definition, "respondent_id,nps\nr1,5\n")
+    assert (record.started_at, record.completed_at, record.answers) == (None, None, {"nps": 5})
+    [done] = parse_csv(definition, "completed_at,nps\n2026-01-01T00:05:00Z,5\n")
+    assert done.started_at is None and done.completed_at == datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
 
 
 def test_duplicate_column(definition: SurveyDefinition) -> None:
@@ -100,7 +102,7 @@ def test_duplicate_column(definition: SurveyDefinition) -> None:
 
 
 def test_all_header_issues_are_reported_together(definition: SurveyDefinition) -> None:
-    assert issues_of(definition, "nps,foo,nps\n5,x,6\n") == [(1, "started_at"), (1, "foo"), (1, "header")]
+    assert issues_of(definition, "nps,foo,nps\n5,x,6\n") == [(1, "foo"), (1, "header")]
 
 
 def test_bad_number_names_the_spreadsheet_row_and_field(definition: SurveyDefinition) -> None:
@@ -138,15 +140,14 @@ def test_bad_timestamp_is_reported_once(definition: SurveyDefinition, field: str
     assert "must be an ISO 8601 timestamp" in message_of(definition, text)
 
 
-def test_blank_started_at(definition: SurveyDefinition) -> None:
-    text = "respondent_id,started_at,nps\nr1,,5\n"
-    assert issues_of(definition, text) == [(2, "started_at")]
-    assert message_of(definition, text) == "is required"
+def test_blank_started_at_is_unknown(definition: SurveyDefinition) -> None:
+    [record] = parse_csv(definition, "respondent_id,started_at,nps\nr1,,5\n")
+    assert record.started_at is None and record.answers == {"nps": 5}
 
 
-def test_blank_started_at_and_a_bad_cell_are_both_reported(definition: SurveyDefinition) -> None:
+def test_blank_started_at_and_a_bad_cell(definition: SurveyDefinition) -> None:
     text = "respondent_id,started_at,nps\nr1,,x\n"
-    assert issues_of(definition, text) == [(2, "nps"), (2, "started_at")]
+    assert issues_of(definition, text) == [(2, "nps")]
 
 
 def test_issues_of_several_rows_are_collected(definition: SurveyDefinition) -> None:

@@ -22,6 +22,7 @@ from workbench.surveys.imports import (
     register_format,
     resolve_format,
 )
+from workbench.surveys.kinds import ImportOptions
 from workbench.surveys.schema import ResponseRecord, SurveyDefinition
 from workbench.surveys.validation import ImportIssue, ImportValidationError
 
@@ -102,7 +103,9 @@ def test_an_overlapping_format_is_refused() -> None:
 def test_a_new_format_is_one_registration(monkeypatch: pytest.MonkeyPatch, definition: SurveyDefinition) -> None:
     monkeypatch.setattr(imports, "_FORMATS", dict(imports._FORMATS))  # keep the real registry untouched
 
-    def parse_lines(definition: SurveyDefinition, data: Any) -> tuple[list[ResponseRecord], list[int | str]]:
+    def parse_lines(
+        definition: SurveyDefinition, data: Any, options: ImportOptions
+    ) -> tuple[list[ResponseRecord], list[int | str]]:
         lines = data.splitlines()
         records = [ResponseRecord.model_validate({"started_at": T0, "answers": {"nps": int(n)}}) for n in lines]
         return records, list(range(1, len(lines) + 1))

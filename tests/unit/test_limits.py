@@ -29,7 +29,7 @@ from workbench.surveys.schema import (
     MAX_RESPONDENT_ID_LENGTH,
     MAX_TEXT_LENGTH,
     MAX_TITLE_LENGTH,
-    QuestionType,
+    Question,
     ResponseRecord,
     SurveyDefinition,
 )
@@ -52,6 +52,12 @@ def _question(**changes: Any) -> dict[str, Any]:
 
 def _choice(options: list[Any], qtype: str = "single_choice") -> dict[str, Any]:
     return _question(key="c", type=qtype, text="Pick", options=options)
+
+
+def question(qtype: str, options: list[str] | None = None) -> Question:
+    """A question of kind `qtype`; `options` go to the kinds that take them."""
+    takes_options = qtype in ("single_choice", "multi_choice", "ordinal")
+    return Question(key="q", type=qtype, text="Q?", options=options if takes_options else None)
 
 
 def _survey(*questions: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -119,9 +125,9 @@ def test_respondent_id_limit() -> None:
 
 
 def test_text_answer_limit() -> None:
-    assert normalize_answer(QuestionType.TEXT, None, "w" * MAX_TEXT_LENGTH)
+    assert normalize_answer(question("text"), "w" * MAX_TEXT_LENGTH)
     with pytest.raises(ValueError, match=f"longer than {MAX_TEXT_LENGTH}"):
-        normalize_answer(QuestionType.TEXT, None, "w" * (MAX_TEXT_LENGTH + 1))
+        normalize_answer(question("text"), "w" * (MAX_TEXT_LENGTH + 1))
 
 
 def test_a_trailing_newline_does_not_make_a_key_valid() -> None:
@@ -143,6 +149,8 @@ def test_the_limits_section_of_the_api_docs_states_the_constants() -> None:
         "option": schema.MAX_OPTION_LENGTH,
         "respondent id": schema.MAX_RESPONDENT_ID_LENGTH,
         "text answer": schema.MAX_TEXT_LENGTH,
+        "scale span (max - min)": schema.MAX_SCALE_SPAN,
+        "date format": schema.MAX_FORMAT_LENGTH,
     }
 
 
@@ -170,7 +178,7 @@ def test_tab_newline_and_cr_are_allowed_in_free_text(char: str) -> None:
     survey = SurveyDefinition.model_validate(_survey(_choice(["Free", f"Pro{char}x"]), title=f"A{char}B",
                                                      description=f"C{char}D"))
     assert char in survey.title and char in survey.description
-    assert normalize_answer(QuestionType.TEXT, None, f"line{char}more") == f"line{char}more"
+    assert normalize_answer(question("text"), f"line{char}more") == f"line{char}more"
 
 
 def test_survey_file_with_nul_names_the_field(tmp_path: Any) -> None:
@@ -251,7 +259,7 @@ BIG = _options(MAX_OPTIONS, length=MAX_OPTION_LENGTH)  # the largest allowed que
 
 def test_a_value_not_in_a_1000_option_list_gives_a_short_message_with_the_count() -> None:
     with pytest.raises(ValueError) as info:
-        normalize_answer(QuestionType.SINGLE_CHOICE, BIG, "nope")
+        normalize_answer(question("single_choice", BIG), "nope")
     message = str(info.value)
     assert len(message) < 500, len(message)
     assert f"the {MAX_OPTIONS} options" in message and "got 'nope'" in message
@@ -259,25 +267,25 @@ def test_a_value_not_in_a_1000_option_list_gives_a_short_message_with_the_count(
 
 def test_unknown_multi_choice_options_are_counted_not_all_listed() -> None:
     with pytest.raises(ValueError) as info:
-        normalize_answer(QuestionType.MULTI_CHOICE, BIG, [f"x{i}" for i in range(10_000)])
+        normalize_answer(question("multi_choice", BIG), [f"x{i}" for i in range(10_000)])
     message = str(info.value)
     assert len(message) < 500 and "(10000 unknown)" in message and f"the {MAX_OPTIONS} options" in message
 
 
 def test_short_option_lists_are_still_listed_in_full() -> None:
     with pytest.raises(ValueError, match=r"must be one of \['Free', 'Pro'\], got 'x'"):
-        normalize_answer(QuestionType.SINGLE_CHOICE, ["Free", "Pro"], "x")
+        normalize_answer(question("single_choice", ["Free", "Pro"]), "x")
 
 
 @pytest.mark.parametrize(("qtype", "value"), [
-    (QuestionType.NPS, "9" * 100_000),
-    (QuestionType.NPS, [[1] * 100_000]),
-    (QuestionType.SINGLE_CHOICE, "v" * 100_000),
-    (QuestionType.MULTI_CHOICE, {"k": "v" * 100_000}),
+    ("nps", "9" * 100_000),
+    ("nps", [[1] * 100_000]),
+    ("single_choice", "v" * 100_000),
+    ("multi_choice", {"k": "v" * 100_000}),
 ])
-def test_echoed_values_are_cut(qtype: QuestionType, value: Any) -> None:
+def test_echoed_values_are_cut(qtype: str, value: Any) -> None:
     with pytest.raises(ValueError) as info:
-        normalize_answer(qtype, BIG if qtype in schema.CHOICE_TYPES else None, value)
+        normalize_answer(question(qtype, BIG), value)
     assert len(str(info.value)) < 500
 
 

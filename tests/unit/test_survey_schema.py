@@ -39,7 +39,7 @@ def test_choice_questions_keep_their_options_in_order(qtype: str) -> None:
     survey = SurveyDefinition.model_validate(
         _definition({"key": "plan", "type": qtype, "text": "Plan?", "options": ["Pro", "Free", "Team"]})
     )
-    assert survey.questions[0].type is QuestionType(qtype)
+    assert survey.questions[0].type == QuestionType(qtype)
     assert survey.questions[0].options == ["Pro", "Free", "Team"]
 
 
@@ -54,11 +54,12 @@ def test_choice_questions_need_options(qtype: str, options: list[str] | None) ->
     assert "needs a non-empty 'options' list" in errors[0]["msg"]
 
 
-@pytest.mark.parametrize("qtype", ["nps", "rating", "text"])
+@pytest.mark.parametrize("qtype", ["nps", "rating", "text", "numeric", "date"])
 def test_other_questions_refuse_options(qtype: str) -> None:
     errors = _errors(_definition({"key": "q", "type": qtype, "text": "Q?", "options": ["a", "b"]}))
     assert [e["loc"] for e in errors] == [("questions", 0, "options")]
-    assert f"a {qtype} question takes no 'options'" in errors[0]["msg"]
+    kind = "scale" if qtype == "rating" else qtype  # a rating is a 1-5 scale
+    assert f"a {kind} question takes no 'options'" in errors[0]["msg"]
 
 
 @pytest.mark.parametrize("qtype", ["nps", "rating", "text"])
@@ -111,7 +112,7 @@ def test_question_lookup_by_key() -> None:
         {"key": "a", "type": "text", "text": "A?"}, {"key": "b", "type": "rating", "text": "B?", "required": True}
     ))
     b = survey.question("b")
-    assert b is not None and b.type is QuestionType.RATING and b.required
+    assert b is not None and b.type == QuestionType.SCALE and (b.min, b.max) == (1, 5) and b.required
     assert survey.question("c") is None
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from tests.factories import FEATURE_OPTIONS, feedback_survey
-from workbench.surveys.schema import MAX_TEXT_LENGTH, QuestionType, ResponseRecord, SurveyDefinition
+from workbench.surveys import kinds
+from workbench.surveys.schema import MAX_TEXT_LENGTH, Question, ResponseRecord, SurveyDefinition
 from workbench.surveys.validation import (
     MAX_REPORTED_ISSUES,
     ImportIssue,
@@ -37,102 +38,112 @@ def record(answers: dict[str, Any], *, rid: str | None = None, completed: bool =
 # --- normalize_answer -------------------------------------------------------------------------------------
 
 
+def question(qtype: str, options: list[str] | None = None) -> Question:
+    """A question of kind `qtype`, with the fields its kind needs (a `rating` is a 1-5 scale)."""
+    fields: dict[str, Any] = {"key": "q", "type": qtype, "text": "Q?"}
+    if qtype in ("single_choice", "multi_choice", "ordinal"):
+        fields["options"] = options or OPTIONS
+    elif qtype == "scale":
+        fields.update(min=1, max=5)
+    return Question.model_validate(fields)
+
+
 @pytest.mark.parametrize("value", [0, 5, 10])
 def test_nps_accepts_0_to_10_inclusive(value: int) -> None:
-    assert normalize_answer(QuestionType.NPS, None, value) == value
+    assert normalize_answer(question("nps"), value) == value
 
 
 @pytest.mark.parametrize("value", [-1, 11, 100])
 def test_nps_refuses_out_of_range(value: int) -> None:
     with pytest.raises(ValueError, match="must be from 0 to 10"):
-        normalize_answer(QuestionType.NPS, None, value)
+        normalize_answer(question("nps"), value)
 
 
 @pytest.mark.parametrize("value", [1, 3, 5])
 def test_rating_accepts_1_to_5(value: int) -> None:
-    assert normalize_answer(QuestionType.RATING, None, value) == value
+    assert normalize_answer(question("rating"), value) == value
 
 
 @pytest.mark.parametrize("value", [0, 6])
 def test_rating_refuses_out_of_range(value: int) -> None:
     with pytest.raises(ValueError, match="must be from 1 to 5"):
-        normalize_answer(QuestionType.RATING, None, value)
+        normalize_answer(question("rating"), value)
 
 
 @pytest.mark.parametrize("value", [True, False])
 def test_scales_refuse_booleans(value: bool) -> None:
     with pytest.raises(ValueError, match="whole number"):
-        normalize_answer(QuestionType.NPS, None, value)
+        normalize_answer(question("nps"), value)
 
 
 def test_a_whole_float_is_stored_as_an_int() -> None:
-    stored = normalize_answer(QuestionType.NPS, None, 7.0)
+    stored = normalize_answer(question("nps"), 7.0)
     assert stored == 7 and type(stored) is int
 
 
 @pytest.mark.parametrize("value", [7.5, "7", [7], float("nan"), float("inf"), float("-inf")])
 def test_scales_refuse_non_whole_numbers(value: Any) -> None:
     with pytest.raises(ValueError, match="whole number from 0 to 10"):
-        normalize_answer(QuestionType.NPS, None, value)
+        normalize_answer(question("nps"), value)
 
 
 def test_a_huge_integer_is_out_of_range_not_a_crash() -> None:
     with pytest.raises(ValueError, match="from 1 to 5"):
-        normalize_answer(QuestionType.RATING, None, 10**400)
+        normalize_answer(question("rating"), 10**400)
 
 
 def test_none_means_not_answered_for_every_type() -> None:
-    for qtype in QuestionType:
-        assert normalize_answer(qtype, OPTIONS, None) is None
+    for qtype in kinds.names():
+        assert normalize_answer(question(qtype, OPTIONS), None) is None
 
 
 def test_single_choice_membership() -> None:
-    assert normalize_answer(QuestionType.SINGLE_CHOICE, OPTIONS, "Alerts") == "Alerts"
+    assert normalize_answer(question("single_choice", OPTIONS), "Alerts") == "Alerts"
     for bad in ["alerts", "Other", 1, ["Alerts"]]:
         with pytest.raises(ValueError, match="must be one of"):
-            normalize_answer(QuestionType.SINGLE_CHOICE, OPTIONS, bad)
+            normalize_answer(question("single_choice", OPTIONS), bad)
 
 
 def test_multi_choice_keeps_the_given_order() -> None:
-    assert normalize_answer(QuestionType.MULTI_CHOICE, OPTIONS, ["REST API", "Dashboards"]) == ["REST API",
+    assert normalize_answer(question("multi_choice", OPTIONS), ["REST API", "Dashboards"]) == ["REST API",
                                                                                                  "Dashboards"]
 
 
 def test_multi_choice_refuses_duplicates() -> None:
     with pytest.raises(ValueError, match="lists an option twice"):
-        normalize_answer(QuestionType.MULTI_CHOICE, OPTIONS, ["Alerts", "Alerts"])
+        normalize_answer(question("multi_choice", OPTIONS), ["Alerts", "Alerts"])
 
 
 def test_multi_choice_refuses_unknown_options_naming_them() -> None:
     with pytest.raises(ValueError, match=r"unknown options \['Reports'\]"):
-        normalize_answer(QuestionType.MULTI_CHOICE, OPTIONS, ["Alerts", "Reports"])
+        normalize_answer(question("multi_choice", OPTIONS), ["Alerts", "Reports"])
 
 
 @pytest.mark.parametrize("value", ["Alerts", ["Alerts", 3], {"Alerts": True}])
 def test_multi_choice_needs_a_list_of_strings(value: Any) -> None:
     with pytest.raises(ValueError, match="must be a list of options"):
-        normalize_answer(QuestionType.MULTI_CHOICE, OPTIONS, value)
+        normalize_answer(question("multi_choice", OPTIONS), value)
 
 
 def test_multi_choice_empty_list_is_not_answered() -> None:
-    assert normalize_answer(QuestionType.MULTI_CHOICE, OPTIONS, []) is None
+    assert normalize_answer(question("multi_choice", OPTIONS), []) is None
 
 
 @pytest.mark.parametrize("value", ["", "   ", "\n\t"])
 def test_blank_text_is_not_answered(value: str) -> None:
-    assert normalize_answer(QuestionType.TEXT, None, value) is None
+    assert normalize_answer(question("text"), value) is None
 
 
 def test_text_is_kept_verbatim() -> None:
-    assert normalize_answer(QuestionType.TEXT, None, "  Faster exports ✨ ") == "  Faster exports ✨ "
+    assert normalize_answer(question("text"), "  Faster exports ✨ ") == "  Faster exports ✨ "
 
 
 def test_text_refuses_non_strings_and_overlong_text() -> None:
     with pytest.raises(ValueError, match="must be text, got int"):
-        normalize_answer(QuestionType.TEXT, None, 5)
-    assert normalize_answer(QuestionType.TEXT, None, "x" * MAX_TEXT_LENGTH) == "x" * MAX_TEXT_LENGTH
+        normalize_answer(question("text"), 5)
+    assert normalize_answer(question("text"), "x" * MAX_TEXT_LENGTH) == "x" * MAX_TEXT_LENGTH
     with pytest.raises(ValueError, match="longer than"):
-        normalize_answer(QuestionType.TEXT, None, "x" * (MAX_TEXT_LENGTH + 1))
+        normalize_answer(question("text"), "x" * (MAX_TEXT_LENGTH + 1))
 
 
 # --- validate_record(s) -----------------------------------------------------------------------------------

@@ -3,28 +3,79 @@
 Every function returns Python `int`/`float`/`str`/`None`, lists and dicts only: no numpy scalars and no NaN
 (a missing number is `None`), because results are stored as JSON. Per-question statistics use every answer
 given, whether or not the respondent finished the survey.
+
+Each question kind registers its summary here (`register_summary`) with a *family* that says how notebooks
+group it: "scores" (a mean makes sense: nps, scale, numeric), "categories" (counts per option or label),
+"text" and "dates". Every summary carries `kind`, `text`, `n` (valid answers), `blank` (asked but not
+answered) and `not_asked` (a conditional question skipped by its condition).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
 from scipy import stats as st
 
-from workbench.surveys.schema import (
-    MULTI_CHOICE_SEPARATOR,
-    SCALE_BOUNDS,
-    Question,
-    QuestionType,
-    Snapshot,
-)
+from workbench.surveys import kinds
+from workbench.surveys.kinds.ordinal import Ordinal
+from workbench.surveys.schema import Question, Snapshot
 
 PROMOTER_MIN = 9
 DETRACTOR_MAX = 6
 CONFIDENCE = 0.95
+QUANTILES = (5, 25, 50, 75, 95)
+MAX_HISTOGRAM_BINS = 30
+MIN_BOX_POINTS = 4  # top-2/bottom-2 boxes of a shorter scale would overlap
+FAMILIES = ("scores", "categories", "text", "dates")
+MAX_WEEKS = 26  # dates spanning more are counted per month, then per year past MAX_MONTHS
+MAX_MONTHS = 120
+NPS_KIND = "nps"  # the one kind whose first question heads the report with its NPS
+
+Summarize = Callable[[Question, list[Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class KindSummary:
+    """How a kind is summarised: its family and the figures computed from its valid answers."""
+
+    family: str
+    summarize: Summarize
+
+
+_SUMMARIES: dict[str, KindSummary] = {}
+
+
+def register_summary(kind: str, family: str, summarize: Summarize) -> None:
+    """Register the summary of question kind `kind`.
+
+    Args:
+        kind: A registered question kind (`workbench.surveys.kinds.names()`).
+        family: One of FAMILIES.
+        summarize: Called with the question and its valid answers (as the kind's `coerce` reads them); returns
+            the kind's figures, to which `kind`, `text`, `n`, `blank` and `not_asked` are added.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown summary family {family!r}")
+    _SUMMARIES[kind] = KindSummary(family, summarize)
+
+
+def summary_family(summary: dict[str, Any]) -> str:
+    """The family of a question summary (from its `kind`)."""
+    return _SUMMARIES[summary["kind"]].family
+
+
+def group_by_family(summaries: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Question summaries (key -> summary) grouped by family, every family present, question order kept."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {family: {} for family in FAMILIES}
+    for key, summary in summaries.items():
+        groups[summary_family(summary)][key] = summary
+    return groups
 
 
 def _float(value: Any) -> float | None:
@@ -35,68 +86,42 @@ def _float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _share(count: int, n: int) -> float | None:
+    return _float(count / n) if n else None
+
+
 def _as_snapshot(snapshot: Snapshot | dict[str, Any]) -> Snapshot:
     return snapshot if isinstance(snapshot, Snapshot) else Snapshot.model_validate(snapshot)
 
 
-def _answers(snapshot: Snapshot, key: str) -> list[Any]:
-    """The answers given to question `key` (None and missing left out), in response order."""
-    return [r.answers[key] for r in snapshot.responses if r.answers.get(key) is not None]
-
-
-def scale_values(snapshot: Snapshot, question: Question) -> list[int]:
-    """Valid integer answers of an nps/rating question; out-of-range or non-integer answers are ignored."""
-    lo, hi = SCALE_BOUNDS[question.type]
-    values: list[int] = []
-    for raw in _answers(snapshot, question.key):
-        if isinstance(raw, bool):
-            continue
-        try:
-            number = float(raw)  # importers may hand us "9" or 9.0
-        except (TypeError, ValueError):
-            continue
-        if number.is_integer() and lo <= number <= hi:
-            values.append(int(number))
-    return values
-
-
-def choice_values(snapshot: Snapshot, question: Question) -> list[list[str]]:
-    """Per answering respondent, the distinct valid options chosen (a single-choice answer is a 1-list).
-
-    Multi-choice answers may be lists or `|`-joined strings (CSV imports); unknown options are ignored and a
-    respondent with no valid option left counts as not answering.
-    """
-    options = set(question.options or [])
-    chosen: list[list[str]] = []
-    for raw in _answers(snapshot, question.key):
-        if isinstance(raw, str):
-            items = raw.split(MULTI_CHOICE_SEPARATOR) if question.type == QuestionType.MULTI_CHOICE else [raw]
-        elif isinstance(raw, list | tuple):
-            items = [str(x) for x in raw]
-        else:
-            items = [str(raw)]
-        valid = list(dict.fromkeys(item.strip() for item in items if item.strip() in options))
-        if valid:
-            chosen.append(valid)
-    return chosen
-
-
-def text_values(snapshot: Snapshot, question: Question) -> list[str]:
-    """Non-blank text answers, stripped."""
-    texts = (str(raw).strip() for raw in _answers(snapshot, question.key))
-    return [t for t in texts if t]
+def answers_of(snapshot: Snapshot, question: Question) -> tuple[list[Any], int]:
+    """The valid answers to `question` (read leniently by its kind) and how many responses were asked it."""
+    kind = kinds.get(question.type)
+    asked = [r for r in snapshot.responses if snapshot.survey.asked(question, r.answers)]
+    values = [v for r in asked if (v := kind.coerce(question, r.answers.get(question.key))) is not None]
+    return values, len(asked)
 
 
 def completion(snapshot: Snapshot) -> dict[str, Any]:
-    """Counts of responses and finished responses, the completion rate (0..1) and completion durations."""
+    """How many responded and finished, and how long finishing took, as far as the timestamps tell.
+
+    Completion is known when any response has `completed_at` (a response is complete when it has one);
+    otherwise `completed_count` and `completion_rate` are None and `completion_known` is False. Completion
+    times use the responses with both timestamps (`timed_count`); without any they are None.
+    """
     total = len(snapshot.responses)
+    completed = sum(1 for r in snapshot.responses if r.completed_at is not None)
+    known = completed > 0
     durations = [
-        (r.completed_at - r.started_at).total_seconds() for r in snapshot.responses if r.completed_at is not None
+        (r.completed_at - r.started_at).total_seconds()
+        for r in snapshot.responses if r.completed_at is not None and r.started_at is not None
     ]
     return {
         "response_count": total,
-        "completed_count": len(durations),
-        "completion_rate": _float(len(durations) / total) if total else None,
+        "completion_known": known,
+        "completed_count": completed if known else None,
+        "completion_rate": _share(completed, total) if known else None,
+        "timed_count": len(durations),
         "avg_completion_seconds": _float(np.mean(durations)) if durations else None,
         "median_completion_seconds": _float(np.median(durations)) if durations else None,
     }
@@ -127,42 +152,159 @@ def mean_ci(values: list[int] | list[float], confidence: float = CONFIDENCE) -> 
     return mean - half, mean + half
 
 
-def scale_summary(question: Question, values: list[int]) -> dict[str, Any]:
-    """n, mean, median, sample std, 95% CI of the mean and the count of every scale value (zeros included)."""
-    lo, hi = SCALE_BOUNDS[question.type]
+def _moments(values: list[Any]) -> dict[str, Any]:
+    """Mean, median, sample std and the 95% CI of the mean (None where undefined)."""
     ci = mean_ci(values)
     return {
-        "type": str(question.type),
-        "text": question.text,
-        "n": len(values),
         "mean": _float(np.mean(values)) if values else None,
         "median": _float(np.median(values)) if values else None,
         "std": _float(np.std(values, ddof=1)) if len(values) > 1 else None,
         "ci_low": _float(ci[0]) if ci else None,
         "ci_high": _float(ci[1]) if ci else None,
-        "distribution": {str(v): values.count(v) for v in range(lo, hi + 1)},
     }
 
 
-def choice_summary(question: Question, chosen: list[list[str]]) -> dict[str, Any]:
-    """Count and share of every option, in option order.
+def _boxes(ranks: list[int], points: int) -> dict[str, Any]:
+    """Top-2 and bottom-2 box shares of answers ranked 1..points (None below MIN_BOX_POINTS points)."""
+    n = len(ranks)
+    if points < MIN_BOX_POINTS or not n:
+        return {"top2_box": None, "bottom2_box": None}
+    return {"top2_box": _share(sum(1 for r in ranks if r >= points - 1), n),
+            "bottom2_box": _share(sum(1 for r in ranks if r <= 2), n)}
+
+
+# --- summaries per kind -------------------------------------------------------------------------------------
+
+def nps_summary(question: Question, values: list[int]) -> dict[str, Any]:
+    """Moments, the count of every score 0..10 (zeros included) and the question's NPS breakdown."""
+    return {
+        **_moments(values),
+        "distribution": {str(v): values.count(v) for v in range(0, 11)},
+        "nps": nps_breakdown(values),
+    }
+
+
+def scale_summary(question: Question, values: list[int]) -> dict[str, Any]:
+    """Moments, the count of every value min..max, its labels and the top-2/bottom-2 box shares."""
+    low, high = int(question.min or 0), int(question.max or 0)
+    return {
+        **_moments(values),
+        "min": low,
+        "max": high,
+        "labels": dict(question.labels or {}),
+        "distribution": {str(v): values.count(v) for v in range(low, high + 1)},
+        **_boxes([v - low + 1 for v in values], high - low + 1),
+    }
+
+
+def ordinal_summary(question: Question, values: list[str]) -> dict[str, Any]:
+    """Count and share per label in order, the median category and the top-2/bottom-2 box shares.
+
+    The median category is the first label at which the cumulative share reaches one half (the lower median
+    of the ranks, so it is always a label).
+    """
+    labels = question.options or []
+    ranks = sorted(Ordinal.rank(question, v) for v in values)
+    n = len(ranks)
+    median_rank = ranks[(n - 1) // 2] if n else None
+    return {
+        "options": [{"option": label, "count": ranks.count(i + 1), "share": _share(ranks.count(i + 1), n)}
+                    for i, label in enumerate(labels)],
+        "median": labels[median_rank - 1] if median_rank else None,
+        "median_rank": median_rank,
+        **_boxes(ranks, len(labels)),
+    }
+
+
+def numeric_summary(question: Question, values: list[float]) -> dict[str, Any]:
+    """Moments, observed range, the 5/25/50/75/95% quantiles (linear interpolation) and histogram bins."""
+    data = np.asarray(values, dtype=float)
+    histogram: list[dict[str, Any]] = []
+    quantiles: dict[str, float | None] = {f"p{q}": None for q in QUANTILES}
+    if values:
+        quantiles = {f"p{q}": _float(v) for q, v in zip(QUANTILES, np.percentile(data, QUANTILES), strict=True)}
+        edges = np.histogram_bin_edges(data, bins="auto")
+        if len(edges) - 1 > MAX_HISTOGRAM_BINS:
+            edges = np.histogram_bin_edges(data, bins=MAX_HISTOGRAM_BINS)
+        counts, edges = np.histogram(data, bins=edges)
+        histogram = [{"low": _float(lo), "high": _float(hi), "count": int(c)}
+                     for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True)]
+    return {
+        **_moments(values),
+        "min": _float(data.min()) if values else None,
+        "max": _float(data.max()) if values else None,
+        "quantiles": quantiles,
+        "histogram": histogram,
+    }
+
+
+def choice_summary(question: Question, chosen: list[Any], *, multiple: bool = False) -> dict[str, Any]:
+    """Count and share of every option, in option order; `multiple` tells multi-choice (lists) apart.
 
     The share is of respondents who answered the question, so multi-choice shares can add up to more
     than 1. Options are a list rather than a dict because PostgreSQL's JSONB does not keep key order.
     """
     n = len(chosen)
     counts = {option: 0 for option in question.options or []}
-    for items in chosen:
-        for item in items:
+    for answer in chosen:
+        for item in answer if isinstance(answer, list) else [answer]:
             counts[item] += 1
     return {
-        "type": str(question.type),
-        "text": question.text,
-        "n": n,
-        "options": [
-            {"option": option, "count": count, "share": _float(count / n) if n else None}
-            for option, count in counts.items()
-        ],
+        "multiple": multiple,
+        "options": [{"option": o, "count": c, "share": _share(c, n)} for o, c in counts.items()],
+    }
+
+
+def text_summary(question: Question, texts: list[str]) -> dict[str, Any]:
+    """The mean length in words of the non-blank answers."""
+    return {"mean_words": _float(np.mean([len(t.split()) for t in texts])) if texts else None}
+
+
+def _period_start(day: date, period: str) -> date:
+    if period == "week":
+        return day - timedelta(days=day.weekday())  # weeks start on Monday
+    return day.replace(day=1) if period == "month" else day.replace(month=1, day=1)
+
+
+def _next_period(start: date, period: str) -> date:
+    if period == "week":
+        return start + timedelta(days=7)
+    if period == "month":
+        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return start.replace(year=start.year + 1)
+
+
+def _label(start: date, period: str) -> str:
+    return start.isoformat() if period == "week" else start.isoformat()[: 7 if period == "month" else 4]
+
+
+def date_summary(question: Question, values: list[str]) -> dict[str, Any]:
+    """First and last date, and the count per week (Monday start), month or year from first to last.
+
+    Weeks while the dates span at most MAX_WEEKS weeks, months up to MAX_MONTHS months, else years, so the
+    list stays short whatever the dates; periods without answers are listed with 0.
+    """
+    days = sorted(date.fromisoformat(v) for v in values)
+    if not days:
+        return {"first": None, "last": None, "period": None, "counts": []}
+    first, last = days[0], days[-1]
+    months = (last.year - first.year) * 12 + last.month - first.month
+    period = "week" if (last - first).days < 7 * MAX_WEEKS else "month" if months < MAX_MONTHS else "year"
+    counts: dict[date, int] = {}
+    start = _period_start(first, period)
+    while start <= last:
+        counts[start] = 0
+        try:
+            start = _next_period(start, period)
+        except (ValueError, OverflowError):  # the calendar ends at 9999
+            break
+    for day in days:
+        counts[_period_start(day, period)] += 1
+    return {
+        "first": first.isoformat(),
+        "last": last.isoformat(),
+        "period": period,
+        "counts": [{"period": _label(s, period), "count": c} for s, c in counts.items()],
     }
 
 
@@ -182,38 +324,42 @@ def top_options(
     return ranked[:limit], {"options": len(rest), "count": sum(o["count"] for o in rest)}
 
 
-def text_summary(question: Question, texts: list[str], response_count: int) -> dict[str, Any]:
-    """Answered (non-blank) count, blank count (every other response) and mean length in words."""
+def question_summary(snapshot: Snapshot, question: Question) -> dict[str, Any]:
+    """The summary of one question: the common counts, then its kind's figures."""
+    values, asked = answers_of(snapshot, question)
     return {
-        "type": str(question.type),
+        "kind": question.type,
         "text": question.text,
-        "n": len(texts),
-        "blank": response_count - len(texts),
-        "mean_words": _float(np.mean([len(t.split()) for t in texts])) if texts else None,
+        "n": len(values),
+        "blank": asked - len(values),
+        "not_asked": len(snapshot.responses) - asked,
+        **_SUMMARIES[question.type].summarize(question, values),
     }
 
 
-def question_summary(snapshot: Snapshot, question: Question) -> dict[str, Any]:
-    """The summary of one question, by its type."""
-    if question.type in SCALE_BOUNDS:
-        return scale_summary(question, scale_values(snapshot, question))
-    if question.type in (QuestionType.SINGLE_CHOICE, QuestionType.MULTI_CHOICE):
-        return choice_summary(question, choice_values(snapshot, question))
-    return text_summary(question, text_values(snapshot, question), len(snapshot.responses))
-
-
 def nps_question(snapshot: Snapshot) -> Question | None:
-    """The survey's (first) NPS question, if any."""
-    return next((q for q in snapshot.survey.questions if q.type == QuestionType.NPS), None)
+    """The survey's first NPS question, if any (a 0-10 scale is not an NPS question)."""
+    return next((q for q in snapshot.survey.questions if q.type == NPS_KIND), None)
 
 
 def basic_stats(snapshot: Snapshot | dict[str, Any]) -> dict[str, Any]:
     """The `basic_stats` component result: completion, NPS (None without an NPS question), per question."""
     snap = _as_snapshot(snapshot)
+    questions = {q.key: question_summary(snap, q) for q in snap.survey.questions}
     nps_q = nps_question(snap)
     return {
         "survey_title": snap.survey.title,
         **completion(snap),
-        "nps": nps_breakdown(scale_values(snap, nps_q)) if nps_q else None,
-        "questions": {q.key: question_summary(snap, q) for q in snap.survey.questions},
+        "nps": questions[nps_q.key]["nps"] if nps_q else None,
+        "questions": questions,
     }
+
+
+register_summary(NPS_KIND, "scores", nps_summary)
+register_summary("scale", "scores", scale_summary)
+register_summary("numeric", "scores", numeric_summary)
+register_summary("ordinal", "categories", ordinal_summary)
+register_summary("single_choice", "categories", choice_summary)
+register_summary("multi_choice", "categories", partial(choice_summary, multiple=True))
+register_summary("text", "text", text_summary)
+register_summary("date", "dates", date_summary)

@@ -29,19 +29,25 @@ class NpsBreakdown(_Result):
 
 
 class QuestionSummary(_Result):
-    type: str
+    """The summary of one question; the kind's own figures (mean, options, ...) are extra keys."""
+
+    kind: str = Field(description="The question kind (workbench.surveys.kinds), e.g. nps, scale, ordinal")
     text: str
     n: int = Field(ge=0, description="Respondents who answered")
+    blank: int = Field(ge=0, description="Respondents asked the question who gave no valid answer")
+    not_asked: int = Field(ge=0, description="Respondents a conditional question (required_if) was not asked")
 
 
 class BasicStatsResult(_Result):
     survey_title: str
     response_count: int = Field(ge=0)
-    completed_count: int = Field(ge=0)
-    completion_rate: float | None = Field(ge=0, le=1)
-    avg_completion_seconds: float | None
+    completion_known: bool = Field(description="Whether any response has a completion time")
+    completed_count: int | None = Field(ge=0, description="Responses with a completion time; None if unknown")
+    completion_rate: float | None = Field(ge=0, le=1, description="None when completion is unknown")
+    timed_count: int = Field(ge=0, description="Responses with both a start and a completion time")
+    avg_completion_seconds: float | None = Field(description="Over timed responses; None without any")
     median_completion_seconds: float | None
-    nps: NpsBreakdown | None
+    nps: NpsBreakdown | None = Field(description="The first nps question's breakdown; None without one")
     questions: dict[str, QuestionSummary]
 
 

@@ -25,8 +25,11 @@ FEATURE_USE = {
 QUESTIONS: list[dict[str, Any]] = [
     {"key": "nps", "type": "nps", "required": True,
      "text": "How likely are you to recommend Acme Cloud to a friend or colleague?"},
-    {"key": "satisfaction", "type": "rating", "text": "Overall, how satisfied are you with Acme Cloud?"},
-    {"key": "support_rating", "type": "rating", "text": "How would you rate our customer support?"},
+    {"key": "satisfaction", "type": "scale", "min": 1, "max": 5,
+     "labels": {"1": "Very dissatisfied", "5": "Very satisfied"},
+     "text": "Overall, how satisfied are you with Acme Cloud?"},
+    {"key": "support_rating", "type": "scale", "min": 1, "max": 5, "labels": {"1": "Very poor", "5": "Excellent"},
+     "text": "How would you rate our customer support?"},
     {"key": "plan", "type": "single_choice", "text": "Which plan are you on?", "options": PLANS},
     {"key": "features_used", "type": "multi_choice", "text": "Which features do you use regularly?",
      "options": FEATURES},

@@ -101,6 +101,9 @@ class Question(Base):
     text: Mapped[str] = mapped_column(Text)
     options: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
     required: Mapped[bool] = mapped_column(default=False)
+    # The kind's other definition fields (min, max, labels, format) and required_if; None when there are none.
+    # One JSON column, so a new kind's fields need no migration.
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
 
 class Response(Base):
@@ -110,7 +113,7 @@ class Response(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     survey_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
     respondent_id: Mapped[str | None] = mapped_column(String(200))
-    started_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]  # None: unknown (exports without times)
     completed_at: Mapped[datetime | None]
     answers: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -173,6 +176,7 @@ class ReportComponent(Base):
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+
 
 class ImportJob(Base):
     """A response import too large to answer synchronously, processed in the background by the API.

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workbench.storage.models import Question, Response, Survey
+from workbench.surveys.schema import Question as QuestionDefinition
 from workbench.surveys.schema import ResponseRecord, Snapshot, SurveyDefinition
+
+# Question fields kept in `questions.config` rather than in columns of their own.
+CONFIG_FIELDS = ("min", "max", "labels", "format", "required_if")
+
+
+def _config(question: QuestionDefinition) -> dict[str, Any] | None:
+    fields = question.model_dump(mode="json", include=set(CONFIG_FIELDS), exclude_none=True)
+    return fields or None
 
 
 def create_survey(session: Session, *, organization_id: uuid.UUID, definition: SurveyDefinition) -> Survey:
+    """Store a validated definition as a survey with its questions (in order); flushed, not committed."""
     survey = Survey(organization_id=organization_id, title=definition.title, description=definition.description)
     survey.questions = [
-        Question(position=i, key=q.key, type=q.type.value, text=q.text, options=q.options, required=q.required)
+        Question(position=i, key=q.key, type=q.type, text=q.text, options=q.options, required=q.required,
+                 config=_config(q))
         for i, q in enumerate(definition.questions)
     ]
     session.add(survey)
@@ -40,11 +52,13 @@ def list_surveys(session: Session, *, organization_id: uuid.UUID, limit: int = 1
 
 
 def survey_definition(survey: Survey) -> SurveyDefinition:
+    """The definition of a stored survey (validated again, so a stored `rating` reads as a 1-5 scale)."""
     return SurveyDefinition.model_validate({
         "title": survey.title,
         "description": survey.description,
         "questions": [
-            {"key": q.key, "type": q.type, "text": q.text, "options": q.options, "required": q.required}
+            {"key": q.key, "type": q.type, "text": q.text, "options": q.options, "required": q.required,
+             **(q.config or {})}
             for q in survey.questions
         ],
     })
@@ -88,7 +102,7 @@ def build_snapshot(session: Session, *, survey: Survey) -> Snapshot:
             {
                 "respondent_id": r.respondent_id,
                 # PostgreSQL answers in the session's time zone: the snapshot promises UTC
-                "started_at": r.started_at.astimezone(UTC),
+                "started_at": r.started_at.astimezone(UTC) if r.started_at is not None else None,
                 "completed_at": r.completed_at.astimezone(UTC) if r.completed_at is not None else None,
                 "answers": r.answers,
             }

@@ -22,19 +22,17 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from workbench.surveys.schema import (
-    MULTI_CHOICE_SEPARATOR,
-    SCALE_BOUNDS,
-    QuestionType,
-    ResponseRecord,
-    SurveyDefinition,
-)
+from workbench.surveys import kinds
+from workbench.surveys.kinds import ImportOptions
+from workbench.surveys.limits import MULTI_CHOICE_SEPARATOR, forbidden_character
+from workbench.surveys.schema import ResponseRecord, SurveyDefinition
 from workbench.surveys.validation import ImportIssue, ImportValidationError, echo, validate_records
 
 # The raw upload (bytes or text), or for JSON also the already decoded document (a snapshot file's responses).
 ImportData = bytes | str | list[Any] | dict[str, Any]
 Rows = list[int | str]
-Parser = Callable[[SurveyDefinition, ImportData], tuple[list[ResponseRecord], Rows | None]]
+Parser = Callable[[SurveyDefinition, ImportData, ImportOptions], tuple[list[ResponseRecord], Rows | None]]
+MAX_SEPARATOR_LENGTH = 5
 
 
 class UnsupportedFormatError(ValueError):
@@ -46,7 +44,8 @@ class ResponseFormat:
     """One import format: how the API (`media_types`) and the CLI (`suffixes`) recognise it, and its parser.
 
     `parse` returns the records and the row number of each (None: the 0-based list index); it checks only the
-    shape of the upload, `parse_responses` checks the answers.
+    shape of the upload, `parse_responses` checks the answers; `ImportOptions` carries what the import declares
+    (the multi-choice separator).
     """
 
     name: str
@@ -130,7 +129,12 @@ def issues_from_validation_error(
 
 
 def parse_responses(
-    definition: SurveyDefinition, data: ImportData, *, fmt: str, existing: Set[str] = frozenset()
+    definition: SurveyDefinition,
+    data: ImportData,
+    *,
+    fmt: str,
+    existing: Set[str] = frozenset(),
+    separator: str = MULTI_CHOICE_SEPARATOR,
 ) -> list[ResponseRecord]:
     """Parse and validate an import of responses to `definition`; all or nothing.
 
@@ -140,6 +144,7 @@ def parse_responses(
             document. JSON is a list of responses or `{"responses": [...]}`; CSV is described in docs/api.md.
         fmt: A registered format name (see `resolve_format`).
         existing: Respondent ids already stored for the survey; importing one again is an issue.
+        separator: What separates the options in a multi-choice CSV cell (1-5 characters, default `|`).
 
     Returns:
         The records, answers normalised and timestamps made timezone-aware, ready to store.
@@ -152,14 +157,26 @@ def parse_responses(
         spec = _FORMATS[fmt]
     except KeyError:
         raise UnsupportedFormatError(f"unknown import format {fmt!r}; known: {', '.join(_FORMATS)}") from None
+    options = ImportOptions(separator=_check_separator(separator))
     if isinstance(data, bytes):
         data = _decode(data, spec.label)
-    records, rows = spec.parse(definition, data)
+    records, rows = spec.parse(definition, data, options)
     return validate_records(definition, records, rows, existing)
 
 
+def _check_separator(separator: str) -> str:
+    problem = forbidden_character(separator)
+    if not separator.strip() or len(separator) > MAX_SEPARATOR_LENGTH or problem or any(
+            c in separator for c in "\"\r\n"):
+        message = (f"the multi-choice separator must be 1-{MAX_SEPARATOR_LENGTH} visible characters other than "
+                   f"quotes and line breaks, got {echo(separator)}")
+        raise ImportValidationError([ImportIssue("-", "separator", message)])
+    return separator
+
+
 def read_responses_file(
-    definition: SurveyDefinition, path: Path, existing: Set[str] = frozenset()
+    definition: SurveyDefinition, path: Path, existing: Set[str] = frozenset(),
+    separator: str = MULTI_CHOICE_SEPARATOR,
 ) -> list[ResponseRecord]:
     """Responses from a file whose suffix names its format (`.csv`, `.json`).
 
@@ -167,7 +184,8 @@ def read_responses_file(
         ImportValidationError: Any problem in the file.
         UnsupportedFormatError: The suffix belongs to no format.
     """
-    return parse_responses(definition, path.read_bytes(), fmt=resolve_format(filename=path), existing=existing)
+    return parse_responses(definition, path.read_bytes(), fmt=resolve_format(filename=path), existing=existing,
+                           separator=separator)
 
 
 def read_survey_file(path: Path) -> tuple[SurveyDefinition, list[Any] | None]:
@@ -212,7 +230,9 @@ def _load_json(text: str) -> Any:
 _RECORDS = TypeAdapter(list[ResponseRecord])
 
 
-def _parse_json(definition: SurveyDefinition, data: ImportData) -> tuple[list[ResponseRecord], Rows | None]:
+def _parse_json(
+    definition: SurveyDefinition, data: ImportData, options: ImportOptions
+) -> tuple[list[ResponseRecord], Rows | None]:
     raw = _load_json(data) if isinstance(data, str) else data
     if isinstance(raw, dict):
         raw = raw.get("responses")
@@ -224,25 +244,12 @@ def _parse_json(definition: SurveyDefinition, data: ImportData) -> tuple[list[Re
         raise ImportValidationError(issues_from_validation_error(exc, whole="response")) from None
 
 
-# --- CSV: `respondent_id`, `started_at`, `completed_at`, then one column per question key ---------------------
-# Blank cells are "not answered"; a blank `completed_at` marks an incomplete response; multi-choice cells list
-# options separated by `|`.
+# --- CSV: optional `respondent_id`, `started_at`, `completed_at`, then one column per question key -----------
+# Blank cells are "not answered"; a blank `completed_at` marks an incomplete (or unknown) response; blank or
+# missing timestamps are unknown. How a cell reads is up to the question's kind (multi-choice cells list
+# options separated by the import's separator).
 
 META_COLUMNS = ("respondent_id", "started_at", "completed_at")
-
-
-def _cell(qtype: QuestionType, raw: str) -> Any:
-    raw = raw.strip()
-    if not raw:
-        return None
-    if qtype in SCALE_BOUNDS:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"must be a whole number, got {echo(raw)}") from None
-    if qtype is QuestionType.MULTI_CHOICE:
-        return [part.strip() for part in raw.split(MULTI_CHOICE_SEPARATOR) if part.strip()]
-    return raw
 
 
 def _timestamp(raw: str) -> datetime:
@@ -252,7 +259,9 @@ def _timestamp(raw: str) -> datetime:
         raise ValueError(f"must be an ISO 8601 timestamp, got {echo(raw)}") from None
 
 
-def _parse_csv(definition: SurveyDefinition, data: ImportData) -> tuple[list[ResponseRecord], Rows | None]:
+def _parse_csv(
+    definition: SurveyDefinition, data: ImportData, options: ImportOptions
+) -> tuple[list[ResponseRecord], Rows | None]:
     if not isinstance(data, str):
         raise TypeError(f"a CSV import is text, not {type(data).__name__}")
     text = data.removeprefix("\ufeff")  # a BOM left by a plain UTF-8 decode would corrupt the first column name
@@ -264,11 +273,12 @@ def _parse_csv(definition: SurveyDefinition, data: ImportData) -> tuple[list[Res
         raise ImportValidationError([ImportIssue("-", "body", f"not valid CSV: {exc}")]) from None
     header = [h.strip() for h in rows[0]]
     issues: list[ImportIssue] = []
-    if "started_at" not in header:
-        issues.append(ImportIssue(1, "started_at", "the header needs a started_at column"))
     for name in header:
-        if name not in META_COLUMNS and definition.question(name) is None:
+        question = definition.question(name) if name not in META_COLUMNS else None
+        if name not in META_COLUMNS and question is None:
             issues.append(ImportIssue(1, name, "unknown question (column)"))
+        elif question is not None and (problem := kinds.get(question.type).import_problem(question, options)):
+            issues.append(ImportIssue(1, name, problem))
     if len(set(header)) != len(header):
         issues.append(ImportIssue(1, "header", "a column name appears twice"))
     if issues:
@@ -289,16 +299,13 @@ def _parse_csv(definition: SurveyDefinition, data: ImportData) -> tuple[list[Res
             try:
                 if name in ("started_at", "completed_at"):
                     meta[name] = _timestamp(raw) if raw.strip() else None
-                elif name != "respondent_id":
+                elif name != "respondent_id" and raw.strip():
                     question = definition.question(name)
                     assert question is not None
-                    answers[name] = _cell(question.type, raw)
+                    answers[name] = kinds.get(question.type).parse_cell(question, raw.strip(), options)
             except ValueError as exc:
                 issues.append(ImportIssue(number, name, str(exc)))
-        failed = {i.field for i in issues if i.row == number}
-        if meta.get("started_at") is None and "started_at" not in failed:
-            issues.append(ImportIssue(number, "started_at", "is required"))
-        if failed or meta.get("started_at") is None:
+        if any(i.row == number for i in issues):
             continue  # already reported; building the record would only repeat the issue
         try:
             records.append(ResponseRecord(**meta, answers=answers))
