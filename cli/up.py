@@ -100,7 +100,9 @@ def _print_summary(base: str, settings: Settings, report_id: uuid.UUID, status: 
     console.print(f"\nReport {report_id}: [bold]{status}[/]")
     if basic:
         nps = (basic.get("nps") or {}).get("score")
-        console.print(f"  {basic['response_count']} responses, completion rate {basic['completion_rate']:.1%}"
+        rate = basic.get("completion_rate")
+        console.print(f"  {basic['response_count']} responses, completion rate "
+                      + (f"{rate:.1%}" if rate is not None else "unknown")
                       + (f", NPS {nps:.1f}" if nps is not None else ""))
     for c in body["components"]:
         if c["error"]:

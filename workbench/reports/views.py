@@ -21,7 +21,8 @@ from workbench.storage.models import ComponentStatus, Report, ReportComponent, R
 
 # The report's headline figures come from this component's result, when the report ran it.
 HEADLINE_COMPONENT = "basic_stats"
-HEADLINE_KEYS = ("response_count", "completed_count", "completion_rate", "avg_completion_seconds", "nps")
+HEADLINE_KEYS = ("response_count", "completion_known", "completed_count", "completion_rate", "timed_count",
+                 "avg_completion_seconds", "nps")
 
 
 def component_title(name: str) -> str:
