@@ -20,6 +20,7 @@ def survey_import(
                                                 exists=True, dir_okay=False)],
     responses: Annotated[Path | None, typer.Option(help="Responses as .csv or .json", exists=True,
                                                    dir_okay=False)] = None,
+    separator: Annotated[str, typer.Option(help="What separates the options of a multi-choice cell in a CSV")] = "|",
 ) -> None:
     """Create a survey (and import its responses) straight into the database; prints the survey id."""
     from workbench.storage import surveys as store
@@ -40,7 +41,7 @@ def survey_import(
         records = parse_responses(definition, inline, fmt="json") if inline not in (None, []) else []
         if responses is not None:
             records += read_responses_file(definition, responses, {r.respondent_id for r in records
-                                                                    if r.respondent_id})
+                                                                    if r.respondent_id}, separator=separator)
     except UnsupportedFormatError as exc:
         raise fail(str(exc)) from None
     except ImportValidationError as exc:

@@ -178,3 +178,19 @@ def test_messages_quoting_user_text_with_brackets_are_printed_as_they_are(cli_en
     result = CliRunner().invoke(app, ["survey", "import", str(path)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "[/nope]" in result.output  # the rejected answer, printed literally
+
+
+def test_a_csv_with_another_multi_choice_separator(cli_env: str, tmp_path: Path) -> None:
+    survey = tmp_path / "survey.json"
+    survey.write_text(json.dumps({"title": "Tools", "questions": [
+        {"key": "tools", "type": "multi_choice", "text": "Which tools?", "options": ["Slack", "Jira", "Excel"]}]}))
+    csv = tmp_path / "responses.csv"
+    csv.write_text("respondent_id,tools\nr1,slack; JIRA\nr2,Excel\n")  # ";" and case as exported
+    result = CliRunner().invoke(app, ["survey", "import", str(survey), "--responses", str(csv), "--separator", ";"])
+    assert result.exit_code == 0, result.output
+    with make_sessionmaker(make_engine(cli_env))() as session:
+        [stored] = store.list_surveys(session, organization_id=DEFAULT_ORGANIZATION_ID)
+        snapshot = store.build_snapshot(session, survey=stored)
+    assert [r.answers["tools"] for r in snapshot.responses] == [["Slack", "Jira"], ["Excel"]]
+    bad = CliRunner().invoke(app, ["survey", "import", str(survey), "--responses", str(csv), "--separator", '"'])
+    assert bad.exit_code == 2 and "separator" in bad.output

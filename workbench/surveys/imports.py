@@ -267,11 +267,13 @@ def _parse_csv(
     text = data.removeprefix("\ufeff")  # a BOM left by a plain UTF-8 decode would corrupt the first column name
     if not text.strip():
         raise ImportValidationError([ImportIssue(1, "body", "the CSV is empty")])
+    # Rows are read one at a time, not with list(csv.reader(...)): that one C call would hold the GIL for seconds
+    # on a large file, stalling every other thread of the API (its requests included).
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        header = [h.strip() for h in next(reader)]
     except csv.Error as exc:
         raise ImportValidationError([ImportIssue("-", "body", f"not valid CSV: {exc}")]) from None
-    header = [h.strip() for h in rows[0]]
     issues: list[ImportIssue] = []
     for name in header:
         question = definition.question(name) if name not in META_COLUMNS else None
@@ -286,37 +288,51 @@ def _parse_csv(
 
     records: list[ResponseRecord] = []
     numbers: Rows = []
-    for number, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue  # spreadsheets leave blank lines; they are not responses
-        if len(row) != len(header):
-            issues.append(ImportIssue(number, "row", f"has {len(row)} cells, the header has {len(header)}"))
-            continue
-        cells = dict(zip(header, row, strict=True))
-        answers: dict[str, Any] = {}
-        meta: dict[str, Any] = {"respondent_id": cells.get("respondent_id", "").strip() or None}
-        for name, raw in cells.items():
-            try:
-                if name in ("started_at", "completed_at"):
-                    meta[name] = _timestamp(raw) if raw.strip() else None
-                elif name != "respondent_id" and raw.strip():
-                    question = definition.question(name)
-                    assert question is not None
-                    answers[name] = kinds.get(question.type).parse_cell(question, raw.strip(), options)
-            except ValueError as exc:
-                issues.append(ImportIssue(number, name, str(exc)))
-        if any(i.row == number for i in issues):
-            continue  # already reported; building the record would only repeat the issue
-        try:
-            records.append(ResponseRecord(**meta, answers=answers))
-            numbers.append(number)
-        except ValidationError as exc:
-            issues.extend(issues_from_validation_error(exc, row=number))
+    try:
+        for number, row in enumerate(reader, start=2):
+            _read_csv_row(definition, options, header, number, row, records, numbers, issues)
+    except csv.Error as exc:
+        raise ImportValidationError([*issues, ImportIssue(reader.line_num, "body", f"not valid CSV: {exc}")]) \
+            from None
     if issues:
         raise ImportValidationError(issues)
     if not records:
         raise ImportValidationError([ImportIssue(2, "body", "the CSV has a header but no responses")])
     return records, numbers
+
+
+def _read_csv_row(
+    definition: SurveyDefinition, options: ImportOptions, header: list[str], number: int, row: list[str],
+    records: list[ResponseRecord], numbers: Rows, issues: list[ImportIssue],
+) -> None:
+    """Parse one data row into `records` (with its row number in `numbers`), or its problems into `issues`."""
+    if not any(cell.strip() for cell in row):
+        return  # spreadsheets leave blank lines; they are not responses
+    if len(row) != len(header):
+        issues.append(ImportIssue(number, "row", f"has {len(row)} cells, the header has {len(header)}"))
+        return
+    answers: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    problems = len(issues)
+    for name, raw in zip(header, row, strict=True):
+        try:
+            if name == "respondent_id":
+                meta[name] = raw.strip() or None
+            elif name in ("started_at", "completed_at"):
+                meta[name] = _timestamp(raw) if raw.strip() else None
+            elif raw.strip():
+                question = definition.question(name)
+                assert question is not None  # the header was checked
+                answers[name] = kinds.get(question.type).parse_cell(question, raw.strip(), options)
+        except ValueError as exc:
+            issues.append(ImportIssue(number, name, str(exc)))
+    if len(issues) > problems:
+        return  # already reported; building the record would only repeat the issue
+    try:
+        records.append(ResponseRecord(**meta, answers=answers))
+        numbers.append(number)
+    except ValidationError as exc:
+        issues.extend(issues_from_validation_error(exc, row=number))
 
 
 register_format(ResponseFormat("json", "JSON", ("application/json",), (".json",), _parse_json))
