@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import notebooks, reports, surveys
+from cli import eval, notebooks, reports, surveys
 from cli.common import console, fail
 from cli.up import up
 from workbench.config import get_settings
@@ -20,6 +20,7 @@ app.add_typer(surveys.app, name="survey")
 app.add_typer(reports.app, name="report")
 app.add_typer(kernel_app, name="kernel")
 app.add_typer(notebooks.app, name="notebooks")
+app.add_typer(eval.app, name="eval")
 app.command()(up)
 app.command()(notebooks.lab)
 

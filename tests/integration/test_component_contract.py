@@ -122,7 +122,9 @@ def test_secrets_reach_the_kernel_environment_only(
     with sessions() as session:
         row = report_store.get_component(session, report_id=report_id, name="probe", with_documents=True)
         assert row is not None and row.result is not None
-        assert row.result["secret"] == SECRET and row.result["env_keys"] == ["WORKBENCH_OPENAI_API_KEY"]
+        # the declared secret and the embedding cache's location; none of the worker's configuration
+        assert row.result["secret"] == SECRET
+        assert row.result["env_keys"] == ["WORKBENCH_EMBEDDING_CACHE", "WORKBENCH_OPENAI_API_KEY"]
         # the stored, downloadable notebook carries the parameters, never the secret
         injected = next(c for c in nbformat.reads(row.notebook, as_version=4).cells
                         if "injected-parameters" in c.metadata.get("tags", []))
@@ -138,7 +140,8 @@ def test_a_component_without_the_secret_gets_none(
     steps.execute_component(sessions, settings, report_id, "probe")
     with sessions() as session:
         row = report_store.get_component(session, report_id=report_id, name="probe")
-        assert row is not None and row.result == {"label": "default", "env_keys": [], "secret": None}
+        assert row is not None and row.result == {"label": "default", "env_keys": ["WORKBENCH_EMBEDDING_CACHE"],
+                                                  "secret": None}
 
 
 def test_parameters_upstream_results_and_provenance(

@@ -1,4 +1,6 @@
-"""The sentiment and themes notebooks run under papermill and emit what the analysis modules compute."""
+"""The sentiment and themes notebooks run under papermill and emit what the analysis modules compute; the
+sentiment notebook also runs through the production runner under the kernel memory limit (onnxruntime
+inside a limited address space) and says which engine scored the answers and how accurate it measured."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import pytest
 from workbench.analysis.sentiment import analyze_sentiment
 from workbench.analysis.themes import extract_themes
 from workbench.components import components
+from workbench.config import Settings
 from workbench.notebook import load_snapshot
 from workbench.results import extract_result
+from workbench.runner import run_notebook
 from workbench.surveys.schema import Snapshot
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -32,8 +36,14 @@ IMPROVE = [
     "Add more payment options please", "The website is slow and confusing", "",
 ]
 
+# top_n=10 quotes every distinct positive answer, so the hostile one is quoted (and must come out escaped).
 ANALYSES: dict[str, Callable[[Snapshot], dict[str, Any]]] = {
-    "sentiment": lambda snap: analyze_sentiment(snap, engine="vader", top_n=3),
+    "sentiment": lambda snap: analyze_sentiment(snap, top_n=10),
+    "themes": lambda snap: extract_themes(snap, n_themes=6),
+}
+PARAMETERS: dict[str, dict[str, Any]] = {"sentiment": {"top_n": 10}, "themes": {}}
+DEFAULTS: dict[str, Callable[[Snapshot], dict[str, Any]]] = {
+    "sentiment": lambda snap: analyze_sentiment(snap),
     "themes": lambda snap: extract_themes(snap, n_themes=6),
 }
 
@@ -87,7 +97,7 @@ def html_outputs(nb: Any) -> str:
 
 @pytest.mark.parametrize("name", ["sentiment", "themes"])
 def test_notebook_emits_module_result(name: str, small_snapshot: Path, tmp_path: Path) -> None:
-    nb = run(name, tmp_path, {"snapshot_path": str(small_snapshot)})
+    nb = run(name, tmp_path, {"snapshot_path": str(small_snapshot), **PARAMETERS[name]})
 
     emitted = extract_result(nb, components.get(name).result_model)
     expected = json.loads(json.dumps(ANALYSES[name](load_snapshot(small_snapshot)), allow_nan=False))
@@ -95,14 +105,16 @@ def test_notebook_emits_module_result(name: str, small_snapshot: Path, tmp_path:
     assert set(emitted["questions"]) == {"liked_most", "improve", "other"}
     if name == "sentiment":
         assert emitted["questions"]["liked_most"]["n"] == 120
+        assert emitted["engine"] == "minilm" and emitted["engine_info"]["evaluation"]["accuracy"] > 0.782
     else:
         assert emitted["questions"]["liked_most"]["themes"]
         assert emitted["questions"]["other"]["themes"] == [] and emitted["questions"]["other"]["note"]
 
     html = html_outputs(nb)
     assert "<script>" not in html and "<img" not in html
-    if name == "sentiment":  # the hostile answer is the most positive one, so it is quoted (escaped)
+    if name == "sentiment":  # the hostile answer is positive, so it is quoted (escaped)
         assert "&lt;script&gt;" in html
+        assert "macro-F1" in html and "majority baseline" in html  # the engine's measured accuracy is shown
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
 
 
@@ -122,5 +134,26 @@ def test_saved_notebook_shape(name: str) -> None:
 def test_notebook_runs_on_bundled_sample_with_default_parameters(name: str, tmp_path: Path) -> None:
     nb = run(name, tmp_path, {})
     emitted = extract_result(nb, components.get(name).result_model)
-    assert emitted == json.loads(json.dumps(ANALYSES[name](load_snapshot(SAMPLE))))
+    assert emitted == json.loads(json.dumps(DEFAULTS[name](load_snapshot(SAMPLE))))
     assert {"liked_most", "improve"} <= set(emitted["questions"])
+
+
+def test_sentiment_notebook_through_the_runner_under_the_memory_limit(
+    small_snapshot: Path, tmp_path: Path
+) -> None:
+    # The production path: kernel launched by workbench.kernels with the default address-space limit.
+    limit = Settings.model_fields["kernel_memory_limit_mb"].default
+    for engine in ("minilm", "vader"):
+        work = tmp_path / engine
+        work.mkdir()
+        result = run_notebook(
+            NOTEBOOKS / "sentiment.ipynb", work / "out.ipynb", {"snapshot_path": str(small_snapshot),
+                                                                 "engine": engine},
+            kernel_name="workbench", cwd=work, cell_timeout=300, memory_limit_mb=limit,
+        )
+        assert result.error is None, result.error
+        emitted = extract_result(result.notebook, components.get("sentiment").result_model)
+        assert emitted["engine"] == engine and emitted["engine_info"]["name"] == engine
+        assert emitted["engine_info"]["evaluation"]["n"] > 4000
+        stderr = [o for c in result.notebook.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+        assert stderr == []  # onnxruntime and tokenizers stay quiet

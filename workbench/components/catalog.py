@@ -53,11 +53,20 @@ class BasicStatsResult(_Result):
 
 # --- sentiment ------------------------------------------------------------------------------------------------
 
+class SetAside(_Result):
+    count: int = Field(ge=0, description="Answers not scored: the engine cannot read them")
+    reasons: dict[str, int] = Field(description="unsupported_language / no_words -> count")
+    languages: dict[str, int] = Field(default_factory=dict, description="Detected language -> answers set aside")
+
+
 class SentimentSummary(_Result):
-    n: int = Field(ge=0)
+    n: int = Field(ge=0, description="Answers scored (set-aside answers excluded)")
     distribution: dict[Literal["positive", "neutral", "negative"], int]
     shares: dict[Literal["positive", "neutral", "negative"], float | None]
-    mean_compound: float | None = Field(ge=-1, le=1)
+    mean_compound: float | None = Field(
+        ge=-1, le=1, description="Mean score in [-1, 1] (vader: compound; minilm: P(positive) - P(negative))"
+    )
+    set_aside: SetAside | None = None
 
 
 class QuotedAnswer(_Result):
@@ -72,8 +81,28 @@ class SentimentQuestion(SentimentSummary):
     top_negative: list[QuotedAnswer]
 
 
+class EngineEvaluation(_Result):
+    n: int = Field(ge=0, description="Held-out answers the figures were measured on")
+    accuracy: float | None = Field(ge=0, le=1)
+    macro_f1: float | None = Field(ge=0, le=1)
+    majority_baseline: float | None = Field(ge=0, le=1)
+    spearman: float | None = Field(ge=-1, le=1, description="Spearman of the score with the 1-5 rating")
+
+
+class EngineInfoModel(_Result):
+    name: str
+    model: str | None = None
+    languages: list[str] = Field(default_factory=list)
+    evaluation: EngineEvaluation | None = Field(None, description="Measured on held-out labelled answers")
+
+
+# A report request naming an engine that does not exist fails at validation, not after a kernel started.
+_ENGINE_PATTERN = "^(minilm|vader)$"
+
+
 class SentimentResult(_Result):
     engine: str
+    engine_info: EngineInfoModel | None = None
     questions: dict[str, SentimentQuestion]
     overall: SentimentSummary
 
@@ -120,7 +149,7 @@ def register_all(registry: ComponentRegistry) -> ComponentRegistry:
     ))
     registry.register(ComponentSpec(
         name="sentiment", title="Sentiment", notebook="sentiment.ipynb", result_model=SentimentResult,
-        parameter_rules={"top_n": {"ge": 0, "le": 50}},
+        parameter_rules={"top_n": {"ge": 0, "le": 50}, "engine": {"pattern": _ENGINE_PATTERN}},
     ))
     registry.register(ComponentSpec(
         name="themes", title="Themes", notebook="themes.ipynb", result_model=ThemesResult,

@@ -32,6 +32,7 @@ from workbench.storage.db import transaction
 from workbench.storage.models import ComponentStatus, Report, ReportStatus
 
 log = logging.getLogger(__name__)
+EMBEDDING_CACHE_ENV = "WORKBENCH_EMBEDDING_CACHE"  # read by workbench.text.embeddings inside the kernel
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -119,8 +120,10 @@ def _write_inputs(session: Session, report: Report, spec: ComponentSpec, work_di
 
 
 def kernel_environment(settings: Settings, spec: ComponentSpec) -> dict[str, str]:
-    """The kernel's environment: the worker's, less its WORKBENCH_* configuration, plus the declared secrets."""
+    """The kernel's environment: the worker's, less its WORKBENCH_* configuration, plus the declared secrets and
+    where text engines keep their embedding cache (under the data folder, shared by the worker's kernels)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    env[EMBEDDING_CACHE_ENV] = str((settings.data_dir / "cache").resolve())
     for name in spec.secrets:
         value = getattr(settings, name)
         if value is not None:
