@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +32,8 @@ from workbench.storage import surveys as survey_store
 from workbench.storage.db import transaction
 from workbench.storage.models import ImportJob, Survey
 from workbench.surveys.imports import parse_responses
+from workbench.surveys.mapping import ImportMapping, parse_mapping
+from workbench.surveys.schema import SurveyDefinition
 from workbench.surveys.validation import ImportIssue, ImportValidationError
 
 log = logging.getLogger(__name__)
@@ -71,18 +74,19 @@ class ImportStopped(Exception):
 
 
 def store_import(
-    session: Session, *, survey: Survey, data: bytes, fmt: str, job_id: uuid.UUID | None = None,
-    proceed: Callable[[], bool] = lambda: True,
+    session: Session, *, survey: Survey, data: bytes | IO[bytes], fmt: str, job_id: uuid.UUID | None = None,
+    proceed: Callable[[], bool] = lambda: True, mapping: ImportMapping | None = None,
 ) -> tuple[int, int]:
     """Parse, validate and store an upload of responses to `survey`; all or nothing.
 
     Args:
         session: A session without an open write transaction; the import opens its own.
         survey: The survey the responses answer.
-        data: The upload's bytes.
+        data: The upload's bytes, or an open binary file (read as a stream).
         fmt: A registered import format (`workbench.surveys.imports.resolve_format`).
         job_id: The background job to mark completed in the same transaction as the responses, if any.
         proceed: Asked once parsing is done; False stops before anything is written (`ImportStopped`).
+        mapping: The column mapping and import options (separator, date format, on_duplicate), if any.
 
     Returns:
         How many responses were imported, and how many the survey has now.
@@ -96,7 +100,7 @@ def store_import(
     existing = survey_store.existing_respondents(session, survey_id=survey_id)
     session.rollback()  # no transaction stays open while parsing (PostgreSQL would hold a snapshot)
     with gc_paused():
-        records = parse_responses(definition, data, fmt=fmt, existing=existing)
+        records = parse_responses(definition, data, fmt=fmt, existing=existing, mapping=mapping)
         if not proceed():
             raise ImportStopped
         try:
@@ -114,6 +118,37 @@ def store_import(
         finally:
             del records
     return imported, total
+
+
+def store_survey_import(
+    session: Session, *, organization_id: uuid.UUID, definition: SurveyDefinition, data: Any, fmt: str,
+    mapping: ImportMapping | None = None,
+) -> tuple[uuid.UUID, int]:
+    """Create a survey and import its responses in one transaction: a rejected import leaves nothing behind.
+
+    Args:
+        session: A session without an open write transaction.
+        organization_id: The organization the survey belongs to.
+        definition: The survey to create.
+        data: The responses: an upload's bytes, or for "json" also the decoded records.
+        fmt: A registered import format.
+        mapping: The column mapping and import options, if any.
+
+    Returns:
+        The new survey's id and how many responses were imported.
+
+    Raises:
+        ImportValidationError: The responses were rejected; nothing was written.
+    """
+    with gc_paused():
+        records = parse_responses(definition, data, fmt=fmt, mapping=mapping)
+        try:
+            with session.begin():
+                survey = survey_store.create_survey_with_responses(
+                    session, organization_id=organization_id, definition=definition, records=records)
+                return survey.id, len(records)
+        finally:
+            del records
 
 
 class ImportRunner:
@@ -141,8 +176,12 @@ class ImportRunner:
         self._stop.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def enqueue(self, *, organization_id: uuid.UUID, survey_id: uuid.UUID, data: bytes, fmt: str) -> ImportJob:
-        """Keep the upload in a file, store a queued job for it and queue it. Blocking: call it from a thread."""
+    def enqueue(
+        self, *, organization_id: uuid.UUID, survey_id: uuid.UUID, data: bytes, fmt: str,
+        mapping: ImportMapping | None = None,
+    ) -> ImportJob:
+        """Keep the upload in a file, store a queued job for it (with the import's mapping and options) and queue
+        it. Blocking: call it from a thread."""
         job_id = uuid.uuid4()
         path = job_store.upload_path(self._data_dir, job_id)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +189,8 @@ class ImportRunner:
         try:
             with transaction(self._sessions) as session:
                 job = job_store.create_job(session, job_id=job_id, organization_id=organization_id,
-                                           survey_id=survey_id, fmt=fmt, size_bytes=len(data))
+                                           survey_id=survey_id, fmt=fmt, size_bytes=len(data),
+                                           options=mapping.options() if mapping is not None else None)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -190,15 +230,17 @@ class ImportRunner:
                     return
                 survey = survey_store.get_survey(session, organization_id=job.organization_id,
                                                  survey_id=job.survey_id)
-                fmt = job.format
+                fmt, options = job.format, job.options
             if survey is None:
                 with session.begin():
                     job_store.fail_job(session, job_id=job_id, error="the survey no longer exists")
             else:
                 started = time.monotonic()
                 try:
-                    imported, _ = store_import(session, survey=survey, data=path.read_bytes(), fmt=fmt,
-                                               job_id=job_id, proceed=lambda: not self._stop.is_set())
+                    mapping = parse_mapping(options) if options else None
+                    with path.open("rb") as upload:  # read as a stream: no second copy of the upload in memory
+                        imported, _ = store_import(session, survey=survey, data=upload, fmt=fmt, job_id=job_id,
+                                                   proceed=lambda: not self._stop.is_set(), mapping=mapping)
                     log.info("import job %s stored %d responses in %.1f s", job_id, imported,
                              time.monotonic() - started)
                 except ImportValidationError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -15,7 +15,16 @@ from workbench.surveys.schema import Question, ResponseRecord, SurveyDefinition
 
 
 class SurveyCreate(SurveyDefinition):
-    """A survey definition: title, description and typed questions."""
+    """A survey definition: title, description and typed questions; optionally its first responses.
+
+    With `responses`, the survey and its responses are stored in one transaction: when a response is rejected
+    (422 naming row and field, as an import would), nothing is stored, not even the survey.
+    """
+
+    responses: list[ResponseRecord] | None = Field(None, description=(
+        "Responses to store with the survey, as in a JSON import; rows in errors are indexes in this list"))
+    on_duplicate: Literal["reject", "keep-last"] = Field("reject", description=(
+        "A respondent id twice in `responses`: reject the request, or keep the last occurrence"))
 
 
 class SurveyPublic(BaseModel):

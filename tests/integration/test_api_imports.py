@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -178,3 +179,37 @@ def test_unreachable_database_is_503_with_retry_after(offline_settings: Settings
         assert client.get("/health").status_code == 503
         assert client.get("/api/v1/components").status_code == 200  # needs no database
 
+
+
+def test_a_background_job_keeps_and_applies_the_import_options(background_settings: Settings) -> None:
+    """A large raw export: the job stores its mapping and options, so it imports as the request declared."""
+    header = '"Response","Recommend us?","Plan","Used","Comment","Comment","When"\n'
+    rows = "".join(f"x{i},{i % 11},{'pro' if i % 2 else 'FREE'},alerts;API,ok,,03/0{i % 9 + 1}/2026 07:00\n"
+                   for i in range(200))
+    mapping = {"columns": {"Response": "respondent_id", "Recommend us?": "nps", "Plan": "plan", "Used": "features",
+                           "#5": "improve", "#6": None, "When": "completed_at"},
+               "date_format": "%m/%d/%Y %H:%M"}
+    with TestClient(create_app(background_settings)) as client:
+        survey_id = create_survey(client)
+        files = {"file": ("export.csv", (header + rows + "x0,1,Pro,,,,\n").encode(), "text/csv"),
+                 "mapping": (None, json.dumps(mapping))}
+        r = client.post(f"/api/v1/surveys/{survey_id}/responses?separator=%3B&on_duplicate=keep-last", files=files)
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+        engine = make_engine(background_settings.effective_database_url)
+        with make_sessionmaker(engine)() as session:
+            job = job_store.get_job(session, job_id=uuid.UUID(job_id), organization_id=DEFAULT_ORGANIZATION_ID)
+            assert job is not None and job.options is not None
+            assert (job.options["separator"], job.options["on_duplicate"]) == (";", "keep-last")
+            assert job.options["columns"]["#6"] is None and job.options["date_format"] == "%m/%d/%Y %H:%M"
+        engine.dispose()
+        done = wait_for_job(client, r.json()["status_url"])
+        assert (done["status"], done["imported"], done["issues"]) == ("completed", 200, [])  # x0 kept last
+        assert count(client, survey_id) == 200
+
+        # the same upload without keep-last: the job fails naming both rows of the duplicate
+        files["file"] = ("export.csv", (header + rows + "x0,1,Pro,,,,\n").encode(), "text/csv")
+        r = client.post(f"/api/v1/surveys/{create_survey(client)}/responses?separator=%3B", files=files)
+        failed = wait_for_job(client, r.json()["status_url"])
+        assert failed["status"] == "failed"
+        assert any("'x0' appears on rows 2 and 202" in i["msg"] for i in failed["issues"])

@@ -176,7 +176,8 @@ def test_invalid_csv_row_names_spreadsheet_row_and_field_and_writes_nothing(clie
     r = import_csv(client, survey_id, text)
     assert r.status_code == 422
     detail = r.json()["detail"]
-    assert [(d["row"], d["field"]) for d in detail] == [(3, "nps")]
+    # one pass: the cell that does not parse and the answer that is not an option are reported together
+    assert [(d["row"], d["field"]) for d in detail] == [(3, "nps"), (4, "features")]
     assert "must be a whole number" in detail[0]["msg"]
     assert count(client, survey_id) == 0
 
@@ -258,3 +259,82 @@ def test_duplicate_respondent_within_one_import(client: TestClient) -> None:
 
 
 # --- report requests (no Temporal) --------------------------------------------------------------------------
+
+
+# --- one request: survey and responses, all or nothing (issue 7) -------------------------------------------------
+
+RAW_EXPORT = ('"ID","How likely are you to recommend us?","Your plan ","Tools you use","Why?","Why?","Sent"\n'
+              'a1,9,pro,Alerts;API,fast,x,03/02/2026 07:09\n'
+              'a2,4.0,Free,,slow,,03/03/2026 10:00\n')
+RAW_MAPPING: dict[str, Any] = {
+    "survey": SURVEY,
+    "columns": {"ID": "respondent_id", "How likely are you to recommend us?": "nps", "Your plan": "plan",
+                "Tools you use": "features", "#5": "improve", "#6": None, "Sent": "completed_at"},
+    "separator": ";", "date_format": "%m/%d/%Y %H:%M",
+}
+
+
+def survey_titles(client: TestClient) -> list[str]:
+    return [s["title"] for s in client.get("/api/v1/surveys").json()["data"]]
+
+
+def test_a_survey_and_its_responses_in_one_request(client: TestClient) -> None:
+    body = {**SURVEY, "responses": [response("r1", nps=9, plan="Pro"), response("r2", nps=3)]}
+    r = client.post("/api/v1/surveys", json=body)
+    assert r.status_code == 201, r.text
+    assert (r.json()["response_count"], r.json()["completed_count"]) == (2, 2)
+
+
+def test_a_rejected_response_leaves_no_survey_behind(client: TestClient) -> None:
+    body = {**SURVEY, "responses": [response("r1", nps=9), response("r2", nps=11), response("r1", plan="Gold")]}
+    r = client.post("/api/v1/surveys", json=body)
+    assert r.status_code == 422
+    assert [(d["row"], d["field"]) for d in r.json()["detail"]] == [(1, "nps"), (2, "plan"), (2, "respondent_id")]
+    assert "appears on rows 0 and 2" in r.json()["detail"][2]["msg"]
+    assert survey_titles(client) == []
+    # keep-last: the duplicate is not an issue, the last occurrence is kept
+    body = {**SURVEY, "on_duplicate": "keep-last", "responses": [response("r1", nps=9), response("r1", nps=2)]}
+    r = client.post("/api/v1/surveys", json=body)
+    assert r.status_code == 201 and r.json()["response_count"] == 1
+
+
+def test_import_endpoint_creates_survey_and_responses_from_a_raw_export(client: TestClient) -> None:
+    files = {"file": ("export.csv", RAW_EXPORT.encode(), "text/csv"), "mapping": (None, json.dumps(RAW_MAPPING))}
+    r = client.post("/api/v1/surveys/import", files=files)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert (created["title"], created["response_count"], created["completed_count"]) == (SURVEY["title"], 2, 2)
+
+
+def test_a_rejected_raw_import_leaves_nothing(client: TestClient) -> None:
+    bad = RAW_EXPORT + "a1,12,Gold,,,,yesterday\n"
+    files = {"file": ("export.csv", bad.encode(), "text/csv"), "mapping": (None, json.dumps(RAW_MAPPING))}
+    r = client.post("/api/v1/surveys/import", files=files)
+    assert r.status_code == 422
+    assert [(d["row"], d["field"]) for d in r.json()["detail"]] == [
+        (4, "completed_at"), (4, "nps"), (4, "plan"), (4, "respondent_id")]
+    assert survey_titles(client) == []
+    # the mapping must carry the survey to create
+    files["mapping"] = (None, json.dumps({k: v for k, v in RAW_MAPPING.items() if k != "survey"}))
+    r = client.post("/api/v1/surveys/import", files=files)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "mapping.survey"
+    files["mapping"] = (None, "{not json")
+    assert client.post("/api/v1/surveys/import", files=files).status_code == 422
+    assert survey_titles(client) == []
+
+
+def test_responses_import_takes_a_mapping_part_and_query_options(client: TestClient) -> None:
+    survey_id = create_survey(client)
+    mapping = {k: v for k, v in RAW_MAPPING.items() if k not in ("survey", "separator")}
+    files = {"file": ("export.csv", RAW_EXPORT.encode(), "text/csv"), "mapping": (None, json.dumps(mapping))}
+    r = client.post(f"/api/v1/surveys/{survey_id}/responses?separator=%3B", files=files)
+    assert r.status_code == 201, r.text
+    assert r.json()["imported"] == 2
+    # a raw CSV body with options in the query: a duplicate kept last
+    text = "respondent_id,nps\nz1,3\nz1,4\n"
+    r = client.post(f"/api/v1/surveys/{survey_id}/responses?on_duplicate=keep-last", content=text.encode(),
+                    headers={"content-type": "text/csv"})
+    assert r.status_code == 201 and r.json()["imported"] == 1
+    r = client.post(f"/api/v1/surveys/{survey_id}/responses?on_duplicate=first", content=text.encode(),
+                    headers={"content-type": "text/csv"})
+    assert r.status_code == 422

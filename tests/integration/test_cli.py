@@ -194,3 +194,71 @@ def test_a_csv_with_another_multi_choice_separator(cli_env: str, tmp_path: Path)
     assert [r.answers["tools"] for r in snapshot.responses] == [["Slack", "Jira"], ["Excel"]]
     bad = CliRunner().invoke(app, ["survey", "import", str(survey), "--responses", str(csv), "--separator", '"'])
     assert bad.exit_code == 2 and "separator" in bad.output
+
+
+# --- raw exports: infer, then import with --map (issue 7) --------------------------------------------------------
+
+RAW_EXPORT = ('"Respondent ID","How likely are you to recommend us?","Which plan?","Why?","Why?","Submitted"\n'
+              "a1,9,pro,fast,,03/02/2026 07:09\n"
+              "a2,3,Free,,slow,03/02/2026 08:00\n"
+              "a3,10,Pro,good,,03/03/2026 09:30\n"
+              "a4,7,free,,,03/04/2026 10:45\n")
+
+
+def test_infer_then_import_with_the_mapping(cli_env: str, tmp_path: Path) -> None:
+    raw = tmp_path / "export.csv"
+    raw.write_text(RAW_EXPORT)
+    out = tmp_path / "export.mapping.json"
+    result = CliRunner().invoke(app, ["survey", "infer", str(raw), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "proposed questions" in result.output and "nps" in result.output
+    mapping = json.loads(out.read_text())
+    assert mapping["columns"]["#4"] == "why" and mapping["columns"]["#5"] == "why_2"  # duplicate headers
+    assert mapping["date_format"] == "%m/%d/%Y %H:%M"
+    again = CliRunner().invoke(app, ["survey", "infer", str(raw), "--out", str(out)])
+    assert again.exit_code == 2 and "--force" in again.output
+
+    result = CliRunner().invoke(app, ["survey", "import", "--map", str(out), str(raw), "--progress"])
+    assert result.exit_code == 0, result.output
+    assert "4 responses imported" in result.output and "reading" in result.output and "storing" in result.output
+    [(title, responses)] = surveys(cli_env)
+    assert (title, responses) == ("Export", 4)
+
+
+def test_import_with_a_map_reports_every_problem_and_writes_nothing(cli_env: str, tmp_path: Path) -> None:
+    raw = tmp_path / "export.csv"
+    raw.write_text(RAW_EXPORT)
+    mapping = tmp_path / "m.json"
+    CliRunner().invoke(app, ["survey", "infer", str(raw), "--out", str(mapping)])
+    bad = tmp_path / "bad.csv"
+    bad.write_text(RAW_EXPORT + "a1,11,Gold,,,yesterday\nextra,1\n")
+    result = CliRunner().invoke(app, ["survey", "import", "--map", str(mapping), str(bad)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "row 6, field 'completed_at'" in result.output and "row 6, field 'likely_recommend_us'" in result.output
+    assert "row 6, field 'respondent_id': 'a1' appears on rows 2 and 6" in result.output
+    assert "row 7, field 'row'" in result.output and "nothing imported" in result.output
+    assert surveys(cli_env) == []
+    # the duplicate alone, kept last when asked
+    dup = tmp_path / "dup.csv"
+    dup.write_text(RAW_EXPORT + "a1,4,Pro,,,03/05/2026 10:00\n")
+    assert CliRunner().invoke(app, ["survey", "import", "--map", str(mapping), str(dup)]).exit_code == 2
+    result = CliRunner().invoke(app, ["survey", "import", "--map", str(mapping), str(dup), "--on-duplicate",
+                                      "keep-last"])
+    assert result.exit_code == 0, result.output
+    assert surveys(cli_env) == [("Export", 4)]
+    wrong = CliRunner().invoke(app, ["survey", "import", "--map", str(mapping), str(dup), "--on-duplicate", "first"])
+    assert wrong.exit_code == 2 and "keep-last" in wrong.output
+
+
+def test_a_broken_mapping_file_is_a_message(cli_env: str, tmp_path: Path) -> None:
+    raw = tmp_path / "export.csv"
+    raw.write_text(RAW_EXPORT)
+    mapping = tmp_path / "m.json"
+    mapping.write_text(json.dumps({"columns": {"Which plan?": "Not A Key"}}))
+    result = CliRunner().invoke(app, ["survey", "import", str(SAMPLE_PATH), "--responses", str(raw),
+                                      "--map", str(mapping)])
+    assert result.exit_code == 2 and "Traceback" not in result.output and "m.json.columns" in result.output
+    mapping.write_text("{")
+    result = CliRunner().invoke(app, ["survey", "import", "--map", str(mapping), str(raw)])
+    assert result.exit_code == 2 and "not valid JSON" in result.output
+    assert surveys(cli_env) == []

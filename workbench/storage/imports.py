@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,11 +45,24 @@ def upload_path(data_dir: Path, job_id: uuid.UUID) -> Path:
 
 def create_job(
     session: Session, *, job_id: uuid.UUID, organization_id: uuid.UUID, survey_id: uuid.UUID, fmt: str,
-    size_bytes: int,
+    size_bytes: int, options: dict[str, Any] | None = None,
 ) -> ImportJob:
-    """Store a queued job for an upload already written to `upload_path`."""
+    """Store a queued job for an upload already written to `upload_path`.
+
+    Args:
+        session: The session (the caller commits).
+        job_id: The job's id (the upload file is named after it).
+        organization_id: The organization owning the survey.
+        survey_id: The survey the responses answer.
+        fmt: The upload's import format.
+        size_bytes: The upload's size.
+        options: What the upload declared (`ImportMapping.options()`: columns, separator, ...); None: defaults.
+
+    Returns:
+        The queued job.
+    """
     job = ImportJob(id=job_id, organization_id=organization_id, survey_id=survey_id, format=fmt,
-                    size_bytes=size_bytes, status=ImportStatus.QUEUED.value, issue_total=0)
+                    size_bytes=size_bytes, status=ImportStatus.QUEUED.value, issue_total=0, options=options or None)
     session.add(job)
     session.flush()
     return job

@@ -199,6 +199,9 @@ class ImportJob(Base):
     issues: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
     issue_total: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # What the upload declared (an `ImportMapping` as JSON: columns, separator, timestamp format, on_duplicate);
+    # None: the defaults. Kept with the job so a job resumed after a restart imports as requested.
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]

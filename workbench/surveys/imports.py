@@ -2,8 +2,12 @@
 
 A format is registered once (`ResponseFormat`: its name, media types, file suffixes and parser), so a new one
 (xlsx) is added here and nowhere else. Parsers turn the upload into records plus the row number of each; then
-`parse_responses` checks the answers against the survey (`validate_records`). An import is all or nothing:
-every problem is raised together as `ImportValidationError`.
+`parse_responses` checks the answers against the survey and the respondent ids (`check_records`). An import is all
+or nothing, and every problem is reported in one pass: header, cell and answer problems together, in row order,
+raised as one `ImportValidationError` (capped, with the count of the rest).
+
+Raw exports are read through an `ImportMapping` (`workbench.surveys.mapping`): which raw column answers which
+question, the multi-choice separator, a timestamp format, what to do with a respondent id seen twice.
 
 Row numbers: JSON rows are the 0-based index of the response in its list; CSV rows are spreadsheet rows (the
 header is row 1); "-" means the upload as a whole.
@@ -14,25 +18,59 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Set
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence, Set
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePath
-from typing import Any
+from typing import IO, Any, cast
 
 from pydantic import TypeAdapter, ValidationError
 
 from workbench.surveys import kinds
 from workbench.surveys.kinds import ImportOptions
-from workbench.surveys.limits import MULTI_CHOICE_SEPARATOR, forbidden_character
+from workbench.surveys.limits import echo
+from workbench.surveys.mapping import (
+    MAX_SEPARATOR_LENGTH,  # noqa: F401 (re-exported: its former home)
+    META_COLUMNS,  # noqa: F401 (re-exported: its former home)
+    ON_DUPLICATE,
+    ImportMapping,
+    date_format_problem,
+    resolve_columns,
+    separator_problem,
+)
 from workbench.surveys.schema import ResponseRecord, SurveyDefinition
-from workbench.surveys.validation import ImportIssue, ImportValidationError, echo, validate_records
+from workbench.surveys.validation import ImportIssue, ImportValidationError, validate_record
 
-# The raw upload (bytes or text), or for JSON also the already decoded document (a snapshot file's responses).
-ImportData = bytes | str | list[Any] | dict[str, Any]
+# The raw upload (bytes, text or an open binary file, read as a stream), or for JSON also the already decoded
+# document (a snapshot file's responses).
+ImportData = bytes | str | list[Any] | dict[str, Any] | IO[bytes]
 Rows = list[int | str]
 Parser = Callable[[SurveyDefinition, ImportData, ImportOptions], tuple[list[ResponseRecord], Rows | None]]
-MAX_SEPARATOR_LENGTH = 5
+
+
+@dataclass(frozen=True)
+class ImportSettings(ImportOptions):
+    """Everything one import declares, handed to the parser (cell parsers only read `separator`).
+
+    Attributes:
+        mapping: The column mapping and options (`ImportMapping`); its `separator` is already in `separator`.
+        date_format: A strptime format for timestamps that are not ISO 8601.
+        encoding: The upload's text encoding.
+    """
+
+    mapping: ImportMapping = field(default_factory=ImportMapping)
+    date_format: str | None = None
+    encoding: str = "utf-8"
+
+
+class RowProblems(ImportValidationError):
+    """Raised by a parser that found problems but could still read some records: `parse_responses` checks those
+    too, so one pass reports everything. `found` holds every issue (`issues` only the first few)."""
+
+    def __init__(self, issues: list[ImportIssue], records: list[ResponseRecord], rows: Rows,
+                 rejected_ids: Sequence[tuple[str, int | str]] = ()) -> None:
+        super().__init__(issues)
+        self.found, self.records, self.rows, self.rejected_ids = issues, records, rows, rejected_ids
 
 
 class UnsupportedFormatError(ValueError):
@@ -44,8 +82,10 @@ class ResponseFormat:
     """One import format: how the API (`media_types`) and the CLI (`suffixes`) recognise it, and its parser.
 
     `parse` returns the records and the row number of each (None: the 0-based list index); it checks only the
-    shape of the upload, `parse_responses` checks the answers; `ImportOptions` carries what the import declares
-    (the multi-choice separator).
+    shape of the upload, `parse_responses` checks the answers; the options (an `ImportSettings`) carry what the
+    import declares. A parser that found row problems but read other rows raises `RowProblems` with both. With
+    `streams`, the parser gets the upload undecoded (bytes or a binary file) and decodes it as it reads;
+    otherwise it gets text (or the decoded JSON document).
     """
 
     name: str
@@ -53,6 +93,7 @@ class ResponseFormat:
     media_types: tuple[str, ...]  # the first is the one named in "send ..." messages
     suffixes: tuple[str, ...]
     parse: Parser
+    streams: bool = False
 
 
 _FORMATS: dict[str, ResponseFormat] = {}
@@ -128,23 +169,33 @@ def issues_from_validation_error(
     return issues
 
 
+
 def parse_responses(
     definition: SurveyDefinition,
     data: ImportData,
     *,
     fmt: str,
     existing: Set[str] = frozenset(),
-    separator: str = MULTI_CHOICE_SEPARATOR,
+    separator: str | None = None,
+    mapping: ImportMapping | None = None,
+    on_duplicate: str | None = None,
+    date_format: str | None = None,
 ) -> list[ResponseRecord]:
-    """Parse and validate an import of responses to `definition`; all or nothing.
+    """Parse and validate an import of responses to `definition`; all or nothing, every problem in one pass.
 
     Args:
         definition: The survey the responses answer.
-        data: The upload as bytes (decoded as UTF-8, with or without a BOM) or text; for "json" also the decoded
+        data: The upload as bytes, an open binary file (read as a stream) or text; for "json" also the decoded
             document. JSON is a list of responses or `{"responses": [...]}`; CSV is described in docs/api.md.
+            Bytes are decoded as the mapping's `encoding` (UTF-8 by default, with or without a BOM).
         fmt: A registered format name (see `resolve_format`).
         existing: Respondent ids already stored for the survey; importing one again is an issue.
-        separator: What separates the options in a multi-choice CSV cell (1-5 characters, default `|`).
+        separator: What separates the options in a multi-choice CSV cell (1-5 characters); default: the
+            mapping's, else `|`.
+        mapping: The column mapping and import options (`workbench.surveys.mapping`); its `survey` is not used.
+        on_duplicate: A respondent id twice in the upload: "reject" (an issue naming both rows) or "keep-last";
+            default: the mapping's, else "reject".
+        date_format: A strptime format for timestamps that are not ISO 8601; default: the mapping's.
 
     Returns:
         The records, answers normalised and timestamps made timezone-aware, ready to store.
@@ -157,35 +208,146 @@ def parse_responses(
         spec = _FORMATS[fmt]
     except KeyError:
         raise UnsupportedFormatError(f"unknown import format {fmt!r}; known: {', '.join(_FORMATS)}") from None
-    options = ImportOptions(separator=_check_separator(separator))
-    if isinstance(data, bytes):
-        data = _decode(data, spec.label)
-    records, rows = spec.parse(definition, data, options)
-    return validate_records(definition, records, rows, existing)
+    mapping = mapping or ImportMapping()
+    duplicates = on_duplicate or mapping.on_duplicate
+    timestamps = date_format if date_format is not None else mapping.date_format
+    problems = []
+    if duplicates not in ON_DUPLICATE:
+        message = f"must be {' or '.join(ON_DUPLICATE)}, got {echo(duplicates)}"
+        problems.append(ImportIssue("-", "on_duplicate", message))
+    if timestamps is not None and (problem := date_format_problem(timestamps)):
+        problems.append(ImportIssue("-", "date_format", problem))
+    if mapping.columns is not None and not spec.streams:
+        problems.append(ImportIssue("-", "columns", f"a column mapping applies to CSV uploads, not {spec.label}"))
+    try:
+        settings = ImportSettings(separator=_check_separator(separator or mapping.separator), mapping=mapping,
+                                  date_format=timestamps, encoding=mapping.encoding)
+    except ImportValidationError as exc:
+        problems.extend(exc.issues)
+    if problems:
+        raise ImportValidationError(problems)
+    if not spec.streams:
+        if _is_stream(data):
+            data = cast(IO[bytes], data).read()
+        if isinstance(data, bytes):
+            data = _decode(data, spec.label, settings.encoding)
+    found: list[ImportIssue] = []
+    rejected: Sequence[tuple[str, int | str]] = ()
+    try:
+        records, rows = spec.parse(definition, data, settings)
+    except RowProblems as exc:
+        records, rows, found, rejected = exc.records, exc.rows, exc.found, exc.rejected_ids
+    return check_records(definition, records, rows, existing=existing, on_duplicate=duplicates, issues=found,
+                         rejected_ids=rejected)
+
+
+def check_records(
+    definition: SurveyDefinition,
+    records: list[ResponseRecord],
+    rows: Rows | None = None,
+    *,
+    existing: Set[str] = frozenset(),
+    on_duplicate: str = "reject",
+    issues: Iterable[ImportIssue] = (),
+    rejected_ids: Sequence[tuple[str, int | str]] = (),
+) -> list[ResponseRecord]:
+    """Check parsed records against the survey and each other; all or nothing.
+
+    Every record is normalised in place (`validate_record`); a respondent id already stored is an issue, and one
+    seen twice in the upload is an issue naming both rows, or with `on_duplicate="keep-last"` only its last
+    occurrence is kept (every occurrence is still checked: a broken row is reported even when a later one
+    replaces it).
+
+    Args:
+        definition: The survey the responses answer.
+        records: The parsed records.
+        rows: The row number of each record (default: the 0-based index).
+        existing: Respondent ids already stored for the survey.
+        on_duplicate: "reject" or "keep-last".
+        issues: Problems the parser already found (in row order), reported with these.
+        rejected_ids: (respondent id, row) of rows the parser rejected: still checked for duplicates.
+
+    Returns:
+        The records to store, in upload order.
+
+    Raises:
+        ImportValidationError: Every issue, in row order (capped, with the count of the rest).
+    """
+    found = list(issues)
+    if not records and not found:
+        raise ImportValidationError([ImportIssue("-", "responses", "no responses in the import")])
+    numbers: Rows = rows if rows is not None else list(range(len(records)))
+    checked: list[ImportIssue] = []
+    for record, row in zip(records, numbers, strict=True):
+        checked.extend(validate_record(definition, record, row))
+    # Respondent ids in upload order, those of rows the parser rejected included (index None): a duplicate of a
+    # broken row is reported now, not after the row is fixed.
+    ids: Iterable[tuple[int | str, str | None, int | None]] = (
+        (row, record.respondent_id, index) for index, (record, row) in enumerate(zip(records, numbers, strict=True)))
+    if rejected_ids:
+        ids = sorted([*ids, *((row, rid, None) for rid, row in rejected_ids)], key=lambda e: _row_order(e[0]))
+    first_row: dict[str, int | str] = {}
+    last: dict[str, int] = {}  # respondent id -> index of its last record (keep-last)
+    repeated = False
+    for row, rid, index in ids:
+        if rid is None:
+            continue
+        if rid in existing:
+            checked.append(ImportIssue(row, "respondent_id", f"{echo(rid)} was already imported for this survey"))
+        elif rid in first_row:
+            if on_duplicate == "reject":
+                checked.append(ImportIssue(row, "respondent_id", (
+                    f"{echo(rid)} appears on rows {first_row[rid]} and {row} (declare on_duplicate keep-last to "
+                    "keep the last)")))
+            repeated = True
+        else:
+            first_row[rid] = row
+        if index is not None:
+            last[rid] = index
+    if checked:
+        # Parser issues and answer issues are each in row order: merge them into one (a stable sort).
+        found = sorted([*found, *checked], key=lambda issue: _row_order(issue.row))
+    if found:
+        raise ImportValidationError(found)
+    if not repeated:
+        return records
+    return [r for i, r in enumerate(records) if r.respondent_id is None or last[r.respondent_id] == i]
+
+
+def _row_order(row: int | str) -> tuple[int, int]:
+    # Whole-upload issues ("-") come last: they are what stopped the reading (or what is missing at the end).
+    return (0, row) if isinstance(row, int) else (1, 0)
 
 
 def _check_separator(separator: str) -> str:
-    problem = forbidden_character(separator)
-    if not separator.strip() or len(separator) > MAX_SEPARATOR_LENGTH or problem or any(
-            c in separator for c in "\"\r\n"):
-        message = (f"the multi-choice separator must be 1-{MAX_SEPARATOR_LENGTH} visible characters other than "
-                   f"quotes and line breaks, got {echo(separator)}")
-        raise ImportValidationError([ImportIssue("-", "separator", message)])
+    problem = separator_problem(separator)
+    if problem:
+        raise ImportValidationError([ImportIssue("-", "separator", problem)])
     return separator
 
 
 def read_responses_file(
     definition: SurveyDefinition, path: Path, existing: Set[str] = frozenset(),
-    separator: str = MULTI_CHOICE_SEPARATOR,
+    separator: str | None = None, mapping: ImportMapping | None = None, **options: Any,
 ) -> list[ResponseRecord]:
-    """Responses from a file whose suffix names its format (`.csv`, `.json`).
+    """Responses from a file whose suffix names its format (`.csv`, `.json`), read as a stream.
+
+    Args:
+        definition: The survey the responses answer.
+        path: The file.
+        existing: Respondent ids already stored for the survey.
+        separator: The multi-choice separator (default: the mapping's, else `|`).
+        mapping: The column mapping and import options.
+        **options: `on_duplicate`, `date_format` (see `parse_responses`).
 
     Raises:
         ImportValidationError: Any problem in the file.
         UnsupportedFormatError: The suffix belongs to no format.
     """
-    return parse_responses(definition, path.read_bytes(), fmt=resolve_format(filename=path), existing=existing,
-                           separator=separator)
+    fmt = resolve_format(filename=path)
+    with path.open("rb") as stream:
+        return parse_responses(definition, stream, fmt=fmt, existing=existing, separator=separator,
+                               mapping=mapping, **options)
 
 
 def read_survey_file(path: Path) -> tuple[SurveyDefinition, list[Any] | None]:
@@ -208,11 +370,25 @@ def read_survey_file(path: Path) -> tuple[SurveyDefinition, list[Any] | None]:
         raise ImportValidationError(issues_from_validation_error(exc, row="-", whole="survey")) from None
 
 
-def _decode(data: bytes, label: str) -> str:
+def _is_stream(data: Any) -> bool:
+    return hasattr(data, "read") and not isinstance(data, bytes | str)
+
+
+def _codec(encoding: str) -> str:
+    # -sig: spreadsheet tools on Windows prepend a BOM to UTF-8
+    return "utf-8-sig" if encoding.replace("_", "-").lower() in ("utf-8", "utf8") else encoding
+
+
+def _not_encoded(label: str, encoding: str) -> str:
+    name = "UTF-8" if _codec(encoding) == "utf-8-sig" else encoding
+    return f"the {label} is not {name}"
+
+
+def _decode(data: bytes, label: str, encoding: str = "utf-8") -> str:
     try:
-        return data.decode("utf-8-sig")  # -sig: spreadsheet tools on Windows prepend a BOM
+        return data.decode(_codec(encoding))
     except UnicodeDecodeError:
-        raise ImportValidationError([ImportIssue("-", "body", f"the {label} is not UTF-8")]) from None
+        raise ImportValidationError([ImportIssue("-", "body", _not_encoded(label, encoding))]) from None
 
 
 def _load_json(text: str) -> Any:
@@ -245,96 +421,129 @@ def _parse_json(
 
 
 # --- CSV: optional `respondent_id`, `started_at`, `completed_at`, then one column per question key -----------
-# Blank cells are "not answered"; a blank `completed_at` marks an incomplete (or unknown) response; blank or
-# missing timestamps are unknown. How a cell reads is up to the question's kind (multi-choice cells list
-# options separated by the import's separator).
-
-META_COLUMNS = ("respondent_id", "started_at", "completed_at")
+# (or any headers, read through the mapping's `columns`). Blank cells are "not answered"; a blank `completed_at`
+# marks an incomplete (or unknown) response; blank or missing timestamps are unknown. How a cell reads is up to
+# the question's kind (multi-choice cells list options separated by the import's separator).
 
 
-def _timestamp(raw: str) -> datetime:
+def _timestamp(raw: str, fmt: str | None) -> datetime:
+    text = raw.strip()
     try:
-        return datetime.fromisoformat(raw.strip())
+        return datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"must be an ISO 8601 timestamp, got {echo(raw)}") from None
+        pass
+    if fmt:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            raise ValueError(f"must be an ISO 8601 timestamp or {echo(fmt)}, got {echo(raw)}") from None
+    raise ValueError(f"must be an ISO 8601 timestamp, got {echo(raw)}")
+
+
+def _text_stream(data: ImportData, encoding: str) -> io.TextIOBase:
+    """The upload as text read on demand: no decoded copy of the whole file is made (except for text given)."""
+    if isinstance(data, str):
+        return io.StringIO(data.removeprefix("\ufeff"), newline="")  # a BOM would corrupt the first column name
+    if isinstance(data, bytes):
+        data = io.BytesIO(data)  # shares the bytes' buffer; no copy
+    if not _is_stream(data):
+        raise TypeError(f"a CSV import is text, not {type(data).__name__}")
+    return io.TextIOWrapper(cast(IO[bytes], data), encoding=_codec(encoding), newline="")
 
 
 def _parse_csv(
     definition: SurveyDefinition, data: ImportData, options: ImportOptions
 ) -> tuple[list[ResponseRecord], Rows | None]:
-    if not isinstance(data, str):
-        raise TypeError(f"a CSV import is text, not {type(data).__name__}")
-    text = data.removeprefix("\ufeff")  # a BOM left by a plain UTF-8 decode would corrupt the first column name
-    if not text.strip():
-        raise ImportValidationError([ImportIssue(1, "body", "the CSV is empty")])
+    settings = options if isinstance(options, ImportSettings) else ImportSettings(separator=options.separator)
+    text = _text_stream(data, settings.encoding)
     # Rows are read one at a time, not with list(csv.reader(...)): that one C call would hold the GIL for seconds
     # on a large file, stalling every other thread of the API (its requests included).
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except csv.Error as exc:
-        raise ImportValidationError([ImportIssue("-", "body", f"not valid CSV: {exc}")]) from None
+    reader = csv.reader(text)
     issues: list[ImportIssue] = []
-    for name in header:
-        question = definition.question(name) if name not in META_COLUMNS else None
-        if name not in META_COLUMNS and question is None:
-            issues.append(ImportIssue(1, name, "unknown question (column)"))
-        elif question is not None and (problem := kinds.get(question.type).import_problem(question, options)):
-            issues.append(ImportIssue(1, name, problem))
-    if len(set(header)) != len(header):
-        issues.append(ImportIssue(1, "header", "a column name appears twice"))
-    if issues:
-        raise ImportValidationError(issues)
-
     records: list[ResponseRecord] = []
     numbers: Rows = []
+    rejected: list[tuple[str, int | str]] = []
+    number = 1
     try:
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            if header is None or all(not any(c.strip() for c in row) for row in reader):
+                raise ImportValidationError([ImportIssue(1, "body", "the CSV is empty")])
+            raise ImportValidationError([ImportIssue(1, "header", "the header row is blank")])
+        columns, issues = resolve_columns(header, definition, settings.mapping, settings)
+        width = len(header)
         for number, row in enumerate(reader, start=2):
-            _read_csv_row(definition, options, header, number, row, records, numbers, issues)
+            _read_csv_row(definition, settings, columns, width, number, row, records, numbers, issues, rejected)
     except csv.Error as exc:
-        raise ImportValidationError([*issues, ImportIssue(reader.line_num, "body", f"not valid CSV: {exc}")]) \
-            from None
+        issues.append(ImportIssue(reader.line_num, "body", f"not valid CSV: {exc}"))
+    except UnicodeDecodeError:
+        where = f" (after row {number})" if number > 1 else ""
+        issues.append(ImportIssue("-", "body", _not_encoded("CSV", settings.encoding) + where))
+    finally:
+        if not isinstance(data, str):
+            text.detach()  # the caller's file stays open: closing it is the caller's business
+    if not records and not issues:
+        issues.append(ImportIssue(2, "body", "the CSV has a header but no responses"))
     if issues:
-        raise ImportValidationError(issues)
-    if not records:
-        raise ImportValidationError([ImportIssue(2, "body", "the CSV has a header but no responses")])
+        raise RowProblems(issues, records, numbers, rejected)
     return records, numbers
 
 
 def _read_csv_row(
-    definition: SurveyDefinition, options: ImportOptions, header: list[str], number: int, row: list[str],
-    records: list[ResponseRecord], numbers: Rows, issues: list[ImportIssue],
+    definition: SurveyDefinition, settings: ImportSettings, columns: list[Any], width: int, number: int,
+    row: list[str],
+    records: list[ResponseRecord], numbers: Rows, issues: list[ImportIssue], rejected: list[tuple[str, int | str]],
 ) -> None:
-    """Parse one data row into `records` (with its row number in `numbers`), or its problems into `issues`."""
-    if not any(cell.strip() for cell in row):
-        return  # spreadsheets leave blank lines; they are not responses
-    if len(row) != len(header):
-        issues.append(ImportIssue(number, "row", f"has {len(row)} cells, the header has {len(header)}"))
-        return
+    """Parse one data row into `records` (with its row number in `numbers`), or its problems into `issues` (and
+    its respondent id, if any, into `rejected`)."""
+    if len(row) != width:
+        if any(cell.strip() for cell in row):
+            issues.append(ImportIssue(number, "row", f"has {len(row)} cells, the header has {width}"))
+        return  # a row of blank cells is a blank line a spreadsheet left behind, not a response
     answers: dict[str, Any] = {}
     meta: dict[str, Any] = {}
     problems = len(issues)
-    for name, raw in zip(header, row, strict=True):
+    blank = True
+    for column in columns:
+        raw = row[column.index]
+        cell = raw.strip()
+        if not cell:
+            continue
+        blank = False
+        target = column.target
         try:
-            if name == "respondent_id":
-                meta[name] = raw.strip() or None
-            elif name in ("started_at", "completed_at"):
-                meta[name] = _timestamp(raw) if raw.strip() else None
-            elif raw.strip():
-                question = definition.question(name)
-                assert question is not None  # the header was checked
-                answers[name] = kinds.get(question.type).parse_cell(question, raw.strip(), options)
+            if column.question is not None:
+                answers[target] = kinds.get(column.question.type).parse_cell(column.question, cell, settings)
+            elif target == "respondent_id":
+                meta[target] = cell
+            else:
+                meta[target] = _timestamp(cell, settings.date_format)
         except ValueError as exc:
-            issues.append(ImportIssue(number, name, str(exc)))
-    if len(issues) > problems:
-        return  # already reported; building the record would only repeat the issue
+            issues.append(ImportIssue(number, target, str(exc)))
+    if blank and not any(cell.strip() for cell in row):
+        return  # spreadsheets leave blank lines; they are not responses
+    failed = {issue.field for issue in issues[problems:]}
     try:
-        records.append(ResponseRecord(**meta, answers=answers))
-        numbers.append(number)
+        record = ResponseRecord(**meta, answers=answers)
     except ValidationError as exc:
         issues.extend(issues_from_validation_error(exc, row=number))
+        return
+    if not failed:
+        records.append(record)
+        numbers.append(number)
+        return
+    if record.respondent_id is not None:
+        rejected.append((record.respondent_id, number))
+    # One pass: the row is rejected, but the cells that did parse are still checked, so a second problem in the
+    # same row is not left for the next attempt. Issues that only follow from a failed cell are left out.
+    for issue in validate_record(definition, record, number):
+        question = definition.question(issue.field)
+        trigger = question.required_if.question if question is not None and question.required_if else None
+        if issue.field not in failed and trigger not in failed:
+            issues.append(issue)
 
 
 register_format(ResponseFormat("json", "JSON", ("application/json",), (".json",), _parse_json))
 # text/plain: what curl and some spreadsheet exports send for a .csv body
-register_format(ResponseFormat("csv", "CSV", ("text/csv", "application/csv", "text/plain"), (".csv",), _parse_csv))
+register_format(ResponseFormat("csv", "CSV", ("text/csv", "application/csv", "text/plain"), (".csv",), _parse_csv,
+                               streams=True))
