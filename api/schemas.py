@@ -33,6 +33,7 @@ class SurveyPublic(BaseModel):
     title: str
     description: str
     questions: list[Question]
+    segments: list[str] = Field(description="Keys of the declared segment questions (segments' default)")
     response_count: int
     completed_count: int
     created_at: datetime

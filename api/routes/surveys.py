@@ -43,7 +43,8 @@ def _public(session: Session, survey: Survey) -> SurveyPublic:
     definition = store.survey_definition(survey)
     return SurveyPublic(
         id=survey.id, organization_id=survey.organization_id, title=survey.title, description=survey.description,
-        questions=definition.questions, response_count=total, completed_count=completed, created_at=survey.created_at,
+        questions=definition.questions, segments=list(definition.segments), response_count=total,
+        completed_count=completed, created_at=survey.created_at,
     )
 
 

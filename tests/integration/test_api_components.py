@@ -46,8 +46,8 @@ def survey_id(client: TestClient) -> str:
 def test_the_catalogue_lists_needs_parameters_and_result_schemas(client: TestClient) -> None:
     body = client.get("/api/v1/components").json()
     specs = {c["name"]: c for c in body["data"]}
-    assert list(specs) == ["basic_stats", "sentiment", "themes", "visualizations"]
-    assert body["stages"] == [["basic_stats", "sentiment", "themes"], ["visualizations"]]
+    assert list(specs) == ["basic_stats", "sentiment", "themes", "segments", "visualizations"]
+    assert body["stages"] == [["basic_stats", "sentiment", "themes", "segments"], ["visualizations"]]
     assert specs["visualizations"]["needs"] == ["basic_stats"] and specs["themes"]["needs"] == []
     n_themes = next(p for p in specs["themes"]["parameters"] if p["name"] == "n_themes")
     assert n_themes == {"name": "n_themes", "type": "int", "default": 6, "description": "themes per text question"}
@@ -58,6 +58,11 @@ def test_the_catalogue_lists_needs_parameters_and_result_schemas(client: TestCli
     assert "snapshot_path" not in names and "basic_stats_result_path" not in names
     assert {"survey_title", "response_count", "nps", "questions"} <= set(
         specs["basic_stats"]["result_schema"]["required"])
+    segments = {p["name"]: p for p in specs["segments"]["parameters"]}
+    assert segments["segment_by"]["default"] == [] and segments["correction"]["default"] == "bh"
+    alpha = specs["segments"]["parameters_schema"]["properties"]["alpha"]
+    assert (alpha["default"], alpha["exclusiveMinimum"], alpha["exclusiveMaximum"]) == (0.05, 0, 0.5)
+    assert {"segment_by", "findings", "breakdowns"} <= set(specs["segments"]["result_schema"]["required"])
 
 
 def test_parameters_are_stored_and_needs_reach_the_workflow(
@@ -88,6 +93,10 @@ def test_parameters_are_stored_and_needs_reach_the_workflow(
     (None, {"sentiment": {"top_n": True}}, ["parameters", "sentiment", "top_n"], "valid integer"),
     (None, {"themes": {"snapshot_path": "/etc/passwd"}}, ["parameters", "themes", "snapshot_path"], "Extra inputs"),
     (["themes"], {"sentiment": {"top_n": 2}}, ["parameters", "sentiment"], "does not run"),
+    (None, {"segments": {"alpha": 0.5}}, ["parameters", "segments", "alpha"], "less than 0.5"),
+    (None, {"segments": {"alpha": 0}}, ["parameters", "segments", "alpha"], "greater than 0"),
+    (None, {"segments": {"correction": "bonferroni"}}, ["parameters", "segments", "correction"], "match pattern"),
+    (None, {"segments": {"segment_by": "plan"}}, ["parameters", "segments", "segment_by"], "valid list"),
 ])
 def test_bad_parameters_are_a_422_naming_component_and_parameter_before_anything_is_queued(
     client: TestClient, recorder: RecordingTemporalClient, db: sessionmaker[Session], survey_id: str,

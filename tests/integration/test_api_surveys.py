@@ -338,3 +338,10 @@ def test_responses_import_takes_a_mapping_part_and_query_options(client: TestCli
     r = client.post(f"/api/v1/surveys/{survey_id}/responses?on_duplicate=first", content=text.encode(),
                     headers={"content-type": "text/csv"})
     assert r.status_code == 422
+
+
+def test_declared_segments_are_stored_and_shown(client: TestClient) -> None:
+    survey_id = create_survey(client, segments=["plan"])
+    assert client.get(f"/api/v1/surveys/{survey_id}").json()["segments"] == ["plan"]
+    r = client.post("/api/v1/surveys", json={**SURVEY, "segments": ["improve"]})  # a text question cannot segment
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == ["body", "segments"]

@@ -82,10 +82,14 @@ def test_broken_notebooks_fail_and_name_the_problem(tmp_path: Path) -> None:
     def no_parameters_cell(nb: Any) -> None:
         _cell(nb, tag="parameters").metadata.tags = []
 
+    def alpha_out_of_range(nb: Any) -> None:
+        _cell(nb, containing="emit_result(result)").source = 'result["alpha"] = 2\nemit_result(result)'
+
     _edit(folder, "basic_stats", untyped_and_wrong_kernel)
     _edit(folder, "sentiment", invalid_result)
     _edit(folder, "themes", prints_an_error)
     _edit(folder, "visualizations", no_parameters_cell)
+    _edit(folder, "segments", alpha_out_of_range)
     stale = sample_result_path(folder, "basic_stats")
     stale.write_text(stale.read_text().replace('"response_count": 2000', '"response_count": 1999'))
 
@@ -103,6 +107,8 @@ def test_broken_notebooks_fail_and_name_the_problem(tmp_path: Path) -> None:
     assert failed("sentiment") == {"result": "the result does not match its schema: overall.n: "
                                              "Input should be greater than or equal to 0"}
     assert failed("themes") == {"cell errors": "cell 3: lexicon not found"}
+    assert failed("segments") == {"result": "the result does not match its schema: alpha: "
+                                            "Input should be less than 1"}
     # Without the tag, the cell's own defaults overwrite what papermill injects: the run reads a path relative to
     # its scratch folder and fails, as it would in production.
     visualizations = failed("visualizations")
@@ -143,7 +149,8 @@ def test_cli_check_exits_0_on_the_real_notebooks(
     monkeypatch.setattr(notebook_check, "check_notebooks", lambda settings, **kw: real_reports)
     result = CliRunner().invoke(app, ["notebooks", "check"])
     assert result.exit_code == 0, result.output
-    assert "visualizations.ipynb: pass" in result.output and "all 4 notebooks pass" in result.output
+    assert "visualizations.ipynb: pass" in result.output and "segments.ipynb: pass" in result.output
+    assert "all 5 notebooks pass" in result.output
 
 
 def test_cli_check_exits_1_and_names_the_failure(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -73,7 +73,7 @@ async def test_a_report_runs_every_component_and_stores_json_html_and_notebook(
         report = report_store.get_report(session, report_id=report_id)
         assert report.status == "completed" and report.completed_at is not None
         rows = report_store.component_documents(session, report_id=report_id)
-        assert [r.component_type for r in rows] == ["basic_stats", "sentiment", "themes", "visualizations"]
+        assert [r.component_type for r in rows] == ["basic_stats", "sentiment", "themes", "segments", "visualizations"]
         for row in rows:
             assert row.status == "completed" and row.attempts == 1 and row.error is None
             assert row.cells_done == row.cells_total > 0

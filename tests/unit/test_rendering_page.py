@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from bs4 import BeautifulSoup
 
-from workbench.rendering.page import REPORT_PAGE_CSP, ComponentView, ReportView, render_report_page
+from workbench.rendering.page import REPORT_PAGE_CSP, ComponentView, FindingsView, ReportView, render_report_page
 
 
 def _view(**overrides: object) -> ReportView:
@@ -109,3 +109,48 @@ def test_running_report_refreshes_and_shows_progress() -> None:
     assert soup.find("meta", attrs={"http-equiv": "refresh"}) is not None
     done = render_report_page(_view())
     assert BeautifulSoup(done, "html.parser").find("meta", attrs={"http-equiv": "refresh"}) is None
+
+
+# --- key findings -------------------------------------------------------------------------------------------------
+
+
+def _findings(**overrides: object) -> FindingsView:
+    values: dict = {
+        "sentences": ["Free rates satisfaction lower than Enterprise: 3.4 vs 4.0 (p < 0.001, medium effect)",
+                      '"<script>alert(1)</script>" is chosen by 80% in <b>Enterprise</b> vs 0% in Free'],
+        "more": 7, "segment_by": ["plan"], "correction": "bh",
+    }
+    values.update(overrides)
+    return FindingsView(**values)
+
+
+def test_key_findings_come_right_after_the_headline_and_before_the_components() -> None:
+    html = render_report_page(_view(findings=_findings()))
+    soup = BeautifulSoup(html, "html.parser")
+    card = soup.find(id="key-findings")
+    assert card is not None and card.find("h2").get_text() == "Key findings"
+    order = [el.get("id") or "summary" for el in soup.main.find_all(class_="card", recursive=False)]
+    assert order == ["summary", "key-findings", "component-basic_stats", "component-sentiment"]
+    items = [" ".join(li.get_text().split()) for li in card.find_all("li")]
+    assert items[0] == "Free rates satisfaction lower than Enterprise: 3.4 vs 4.0 (p < 0.001, medium effect)"
+    text = " ".join(card.get_text().split())
+    assert "and 7 more in Segment comparisons" in text and "compared by plan" in text and "Benjamini-Hochberg" in text
+    assert card.find("a", href="#component-segments") is not None
+
+
+def test_key_findings_are_escaped_text_never_markup() -> None:
+    html = render_report_page(_view(findings=_findings()))
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("script") is None and soup.find(id="key-findings").find("b") is None
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;Enterprise&lt;/b&gt;" in html
+    assert '"<script>alert(1)</script>" is chosen by 80% in <b>Enterprise</b>' in _text(html)
+
+
+def test_key_findings_without_findings_say_why_and_without_a_result_are_absent() -> None:
+    none_found = render_report_page(_view(findings=_findings(sentences=[], more=0)))
+    card = BeautifulSoup(none_found, "html.parser").find(id="key-findings")
+    assert "No difference between segments is both significant and at least small." in card.get_text()
+    no_segments = render_report_page(_view(findings=_findings(sentences=[], more=0, segment_by=[],
+                                                              note="No segment questions: <none>")))
+    assert "No segment questions: &lt;none&gt;" in no_segments
+    assert BeautifulSoup(render_report_page(_view()), "html.parser").find(id="key-findings") is None

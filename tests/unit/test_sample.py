@@ -37,6 +37,7 @@ def test_validates_as_snapshot_with_the_expected_shape(sample: dict[str, Any]) -
         "nps", "satisfaction", "support_rating", "plan", "features_used", "liked_most", "improve",
     ]
     assert snap.survey.question("plan").options == ["Free", "Starter", "Pro", "Enterprise"]
+    assert snap.survey.segments == ["plan"]  # reports compare respondents by plan by default
     assert len(snap.survey.question("features_used").options) == 6
     assert len(snap.responses) == 2000
     assert all(r.started_at.year == 2026 and r.started_at.utcoffset().total_seconds() == 0 for r in snap.responses)

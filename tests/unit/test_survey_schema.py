@@ -121,3 +121,39 @@ def test_bundled_sample_is_a_valid_snapshot() -> None:
     assert snapshot.survey.id == "sample"
     assert [q.key for q in snapshot.survey.questions][:2] == ["nps", "satisfaction"]
     assert snapshot.responses and all(r.started_at.tzinfo is not None for r in snapshot.responses[:50])
+    assert snapshot.survey.segments == ["plan"]
+
+
+# --- declared segment questions -----------------------------------------------------------------------------------
+
+_SEGMENTABLE = (
+    {"key": "plan", "type": "single_choice", "text": "Plan?", "options": ["Free", "Pro"]},
+    {"key": "tenure", "type": "ordinal", "text": "Tenure?", "options": ["< 1 year", "1+ years"]},
+    {"key": "features", "type": "multi_choice", "text": "Features?", "options": ["A", "B"]},
+    {"key": "nps", "type": "nps", "text": "Recommend?"},
+)
+
+
+def test_segments_name_single_choice_or_ordinal_questions() -> None:
+    survey = SurveyDefinition.model_validate({**_definition(*_SEGMENTABLE), "segments": ["tenure", "plan"]})
+    assert survey.segments == ["tenure", "plan"]
+    assert SurveyDefinition.model_validate(_definition(*_SEGMENTABLE)).segments == []  # optional
+    assert survey.model_dump(mode="json")["segments"] == ["tenure", "plan"]
+
+
+@pytest.mark.parametrize(("segments", "message"), [
+    (["tier"], "segments[0]: 'tier' is not a question of this survey"),
+    (["plan", "features"], "segments[1]: 'features' is a multi_choice question; a segment question must be "
+                           "single_choice or ordinal"),
+    (["nps"], "'nps' is a nps question"),
+    (["plan", "plan"], "segments[1]: 'plan' is listed twice"),
+])
+def test_segments_must_exist_and_be_of_a_segment_kind(segments: list[str], message: str) -> None:
+    errors = _errors({**_definition(*_SEGMENTABLE), "segments": segments})
+    assert [e["loc"] for e in errors] == [("segments",)]
+    assert message in errors[0]["msg"]
+
+
+def test_segments_of_invalid_questions_report_the_questions_only() -> None:
+    errors = _errors({"title": "T", "questions": [{"key": "Bad", "type": "text", "text": "?"}], "segments": ["x"]})
+    assert [e["loc"] for e in errors] == [("questions", 0, "key")]

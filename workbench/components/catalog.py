@@ -143,6 +143,69 @@ class VisualizationsResult(_Result):
     chart_count: int = Field(ge=0)
 
 
+# --- segments -------------------------------------------------------------------------------------------------
+
+class SegmentEffect(_Result):
+    measure: str = Field(description="cramers_v, epsilon_squared or rank_biserial")
+    value: float | None
+    label: str | None = Field(description="negligible / small / medium / large")
+
+
+class SegmentFinding(_Result):
+    """One significant, non-negligible comparison; its sentence cites `values` of `segments`."""
+
+    finding: str = Field(description='e.g. "Free rates satisfaction lower than Enterprise: 3.4 vs 4.0 (...)"')
+    question: str = Field(description="The compared question's key")
+    segment_question: str = Field(description="The key of the question respondents are segmented by")
+    kind: str = Field(description="nps, categorical, option or the rank test's kind (scale, ordinal, numeric)")
+    segments: list[str] = Field(min_length=2, max_length=2)
+    values: list[float] = Field(min_length=2, max_length=2, description="Shares 0..1, NPS points or means")
+    unit: Literal["share", "nps", "mean"]
+    p: float | None = Field(ge=0, le=1, description="Unadjusted p-value")
+    p_adjusted: float = Field(ge=0, le=1, description="Adjusted over every p-value of the report")
+    p_text: str
+    effect: SegmentEffect
+    warnings: list[str] = Field(description="Small samples or expected counts the test's assumptions want")
+
+
+class SegmentSize(_Result):
+    segment: str
+    n: int = Field(ge=0)
+
+
+class SegmentQuestion(_Result):
+    key: str
+    text: str
+    kind: str
+    figures: dict[str, Any] = Field(description="Per-segment n, NPS or mean with CIs, or shares")
+    tests: list[dict[str, Any]] = Field(description="The question's tests, with p_holm and p_bh")
+
+
+class SegmentBreakdown(_Result):
+    key: str = Field(description="The segment question's key")
+    text: str
+    kind: Literal["single_choice", "ordinal"]
+    segments: list[SegmentSize]
+    answered: int = Field(ge=0)
+    unanswered: int = Field(ge=0, description="Respondents left out: no valid answer to the segment question")
+    warnings: list[str]
+    questions: list[SegmentQuestion]
+
+
+class SegmentsResult(_Result):
+    segment_by: list[str] = Field(description="The segment questions compared by")
+    source: Literal["parameter", "declared", "none"] = Field(
+        description="Where segment_by came from: the report's parameter, the survey's declared segments, or none")
+    note: str | None = Field(description="Why nothing is compared, when nothing is")
+    alpha: float = Field(gt=0, lt=1)
+    correction: Literal["bh", "holm"]
+    breakdowns: list[SegmentBreakdown]
+    findings: list[SegmentFinding] = Field(description="Largest effect first")
+    test_count: int = Field(ge=0)
+    comparison_count: int = Field(ge=0)
+    finding_count: int = Field(ge=0)
+
+
 def register_all(registry: ComponentRegistry) -> ComponentRegistry:
     registry.register(ComponentSpec(
         name="basic_stats", title="Basic statistics", notebook="basic_stats.ipynb", result_model=BasicStatsResult,
@@ -155,6 +218,11 @@ def register_all(registry: ComponentRegistry) -> ComponentRegistry:
         name="themes", title="Themes", notebook="themes.ipynb", result_model=ThemesResult,
         parameter_rules={"n_themes": {"ge": 2, "le": 30}, "top_keywords": {"ge": 1, "le": 30},
                          "examples": {"ge": 0, "le": 20}},
+    ))
+    # Before visualizations, so registry order stays stage order (the order `workbench notebooks check` runs in).
+    registry.register(ComponentSpec(
+        name="segments", title="Segment comparisons", notebook="segments.ipynb", result_model=SegmentsResult,
+        parameter_rules={"alpha": {"gt": 0, "lt": 0.5}, "correction": {"pattern": "^(bh|holm)$"}},
     ))
     registry.register(ComponentSpec(
         name="visualizations", title="Visualisations", notebook="visualizations.ipynb",

@@ -1,4 +1,4 @@
-"""The server-rendered report page: a headline summary card, then one section per component.
+"""The server-rendered report page: a headline summary card, the key findings, then one section per component.
 
 Autoescaping is on; only component HTML (already sanitized by `render_component_html`) is inserted raw.
 The page has no JavaScript, and `REPORT_PAGE_CSP` forbids any, both as a header and in a meta element.
@@ -6,7 +6,7 @@ The page has no JavaScript, and `REPORT_PAGE_CSP` forbids any, both as a header 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +22,7 @@ REPORT_PAGE_CSP = (
 _BADGES = {"completed": "ok", "partial": "warn", "failed": "bad", "running": "busy", "queued": "idle",
            "pending": "idle", "skipped": "warn"}
 _IN_PROGRESS = frozenset({"queued", "pending", "running"})
+_CORRECTIONS = {"bh": "Benjamini-Hochberg", "holm": "Holm"}
 
 
 @dataclass
@@ -38,8 +39,21 @@ class ComponentView:
 
 
 @dataclass
+class FindingsView:
+    """The "Key findings" card: the segment comparisons' top findings, as plain sentences (escaped on the page)."""
+
+    sentences: list[str]  # largest effect first
+    more: int = 0  # findings not shown here
+    segment_by: list[str] = field(default_factory=list)  # the segment questions compared by
+    correction: str | None = None  # "bh" or "holm"
+    note: str | None = None  # why there are no sentences, when there are none
+    component: str = "segments"  # the section with every finding and figure
+
+
+@dataclass
 class ReportView:
-    """Everything the report page shows; `headline` holds basic_stats figures (all keys optional)."""
+    """Everything the report page shows; `headline` holds basic_stats figures (all keys optional), `findings` the
+    segments component's top findings (None when the report did not run it or it has no result)."""
 
     report_id: str
     survey_title: str
@@ -51,6 +65,7 @@ class ReportView:
     pdf_url: str
     status_url: str
     notebooks_base_url: str
+    findings: FindingsView | None = None
 
 
 def format_count(value: Any) -> str:
@@ -123,6 +138,8 @@ def render_report_page(view: ReportView) -> str:
     ]
     return _environment().get_template("report.html.j2").render(
         view=view,
+        findings=view.findings,
+        correction_name=_CORRECTIONS.get(view.findings.correction or "", "") if view.findings else "",
         headline=headline,
         nps=nps if nps and nps.get("score") is not None else None,
         components=components,

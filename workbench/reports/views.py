@@ -12,7 +12,7 @@ import nbformat
 from sqlalchemy.orm import Session
 
 from workbench.components import components
-from workbench.rendering.page import ComponentView, ReportView, render_report_page
+from workbench.rendering.page import ComponentView, FindingsView, ReportView, render_report_page
 from workbench.rendering.pdf import render_report_pdf
 from workbench.reports.links import ReportLinks
 from workbench.storage import reports as store
@@ -23,6 +23,9 @@ from workbench.storage.models import ComponentStatus, Report, ReportComponent, R
 HEADLINE_COMPONENT = "basic_stats"
 HEADLINE_KEYS = ("response_count", "completion_known", "completed_count", "completion_rate", "timed_count",
                  "avg_completion_seconds", "nps")
+# The page opens with the top findings of this component's result, when the report ran it.
+FINDINGS_COMPONENT = "segments"
+MAX_KEY_FINDINGS = 5
 
 
 def component_title(name: str) -> str:
@@ -89,10 +92,32 @@ def survey_title(session: Session, report: Report) -> str:
     return survey.title if survey is not None else "(deleted survey)"
 
 
+def key_findings(result: dict[str, Any] | None, limit: int = MAX_KEY_FINDINGS) -> FindingsView | None:
+    """The "Key findings" card from a `segments` result: its first `limit` sentences and how many more.
+
+    Args:
+        result: The component's stored result (None when it has none).
+        limit: How many findings to show; the result lists them largest effect first.
+
+    Returns:
+        None without a result; otherwise the sentences as plain text (the page escapes them).
+    """
+    if not isinstance(result, dict):
+        return None
+    sentences = [f["finding"] for f in result.get("findings") or []
+                 if isinstance(f, dict) and isinstance(f.get("finding"), str)]
+    segment_by = [k for k in result.get("segment_by") or [] if isinstance(k, str)]
+    note = result.get("note") if isinstance(result.get("note"), str) else None
+    correction = result.get("correction") if isinstance(result.get("correction"), str) else None
+    return FindingsView(sentences=sentences[:limit], more=max(len(sentences) - limit, 0), segment_by=segment_by,
+                        correction=correction, note=note, component=FINDINGS_COMPONENT)
+
+
 def report_page_view(session: Session, report: Report) -> ReportView:
     rows = store.component_documents(session, report_id=report.id)
     basic = next((r for r in rows if r.component_type == HEADLINE_COMPONENT and r.result), None)
     headline = {k: basic.result.get(k) for k in HEADLINE_KEYS} if basic and basic.result else {}
+    segments = next((r for r in rows if r.component_type == FINDINGS_COMPONENT and r.result), None)
     links = ReportLinks.of(report.id)
     return ReportView(
         report_id=str(report.id),
@@ -109,6 +134,7 @@ def report_page_view(session: Session, report: Report) -> ReportView:
         pdf_url=links.pdf,
         status_url=links.status,
         notebooks_base_url=links.notebooks,
+        findings=key_findings(segments.result) if segments else None,
     )
 
 

@@ -39,6 +39,7 @@ from workbench.sample.data import (
     PRAISE_OPENERS,
     QUESTION_ORDER,
     QUESTIONS,
+    SEGMENTS,
     THEME_WEIGHTS,
     THEMES,
     UNSAFE_ANSWERS,
@@ -203,6 +204,7 @@ def generate_sample(seed: int = DEFAULT_SEED, n: int = DEFAULT_N) -> dict[str, A
         "description": "Relationship survey e-mailed to all active Acme Cloud accounts in March 2026 "
         "(generated sample data).",
         "questions": QUESTIONS,
+        "segments": SEGMENTS,
     }
     return {"survey": survey, "responses": responses}
 

@@ -37,6 +37,8 @@ QUESTIONS: list[dict[str, Any]] = [
     {"key": "improve", "type": "text", "text": "What is the one thing we should improve?"},
 ]
 QUESTION_ORDER = [q["key"] for q in QUESTIONS]
+# The declared segment question: reports compare every other answer across plans unless told otherwise.
+SEGMENTS = ["plan"]
 
 THEMES = ["pricing", "performance", "support", "documentation", "usability", "reliability", "integrations"]
 PRAISE: dict[str, list[str]] = {

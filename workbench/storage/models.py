@@ -83,6 +83,8 @@ class Survey(Base):
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Keys of the declared segment questions (SurveyDefinition.segments); None when none are declared.
+    segments: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
 
     questions: Mapped[list[Question]] = relationship(
         order_by="Question.position", cascade="all, delete-orphan", lazy="selectin"

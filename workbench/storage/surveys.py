@@ -25,7 +25,8 @@ def _config(question: QuestionDefinition) -> dict[str, Any] | None:
 
 def create_survey(session: Session, *, organization_id: uuid.UUID, definition: SurveyDefinition) -> Survey:
     """Store a validated definition as a survey with its questions (in order); flushed, not committed."""
-    survey = Survey(organization_id=organization_id, title=definition.title, description=definition.description)
+    survey = Survey(organization_id=organization_id, title=definition.title, description=definition.description,
+                    segments=list(definition.segments) or None)
     survey.questions = [
         Question(position=i, key=q.key, type=q.type, text=q.text, options=q.options, required=q.required,
                  config=_config(q))
@@ -62,6 +63,7 @@ def survey_definition(survey: Survey) -> SurveyDefinition:
              **(q.config or {})}
             for q in survey.questions
         ],
+        "segments": list(survey.segments or []),
     })
 
 

@@ -212,14 +212,26 @@ class Question(BaseModel):
         return kinds.get(qtype).check_field(info.field_name, value, info.data)
 
 
+# The kinds a respondent can be grouped by: one answer each, from a fixed list of options.
+SEGMENT_KINDS = ("single_choice", "ordinal")
+
+
 class SurveyDefinition(BaseModel):
-    """A survey: a title and its ordered questions."""
+    """A survey: a title, its ordered questions and the questions its reports compare respondents by.
+
+    `segments` names the survey's declared segment questions (keys of single_choice or ordinal questions, e.g.
+    `["plan"]`): the `segments` report component compares every other question across their answers when a
+    report does not name its own `segment_by`.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     title: Annotated[StorableText, Field(min_length=1, max_length=MAX_TITLE_LENGTH)]
     description: Annotated[StorableText, Field(max_length=MAX_DESCRIPTION_LENGTH)] = ""
     questions: Annotated[list[Question], Field(min_length=1)]
+    segments: Annotated[list[str], Field(max_length=MAX_QUESTIONS, description=(
+        "Keys of single_choice or ordinal questions to compare respondents by (e.g. [\"plan\"]); reports use "
+        "them when they name no segment_by of their own"))] = []
 
     @field_validator("questions", mode="before")
     @classmethod
@@ -263,6 +275,26 @@ class SurveyDefinition(BaseModel):
                 condition.values = normalized
             earlier[q.key] = q
         return questions
+
+    @field_validator("segments")
+    @classmethod
+    def _segment_questions(cls, segments: list[str], info: ValidationInfo) -> list[str]:
+        # Declared after `questions`, so they are validated by now (absent when invalid: reported there).
+        questions = {q.key: q for q in info.data.get("questions") or []}
+        if not questions and segments:
+            return segments
+        seen: set[str] = set()
+        for i, key in enumerate(segments):
+            question = questions.get(key)
+            if question is None:
+                raise ValueError(f"segments[{i}]: {echo(key)} is not a question of this survey")
+            if question.type not in SEGMENT_KINDS:
+                raise ValueError(f"segments[{i}]: '{key}' is a {question.type} question; a segment question must "
+                                 f"be {' or '.join(SEGMENT_KINDS)}")
+            if key in seen:
+                raise ValueError(f"segments[{i}]: '{key}' is listed twice")
+            seen.add(key)
+        return segments
 
     def question(self, key: str) -> Question | None:
         return next((q for q in self.questions if q.key == key), None)
