@@ -228,6 +228,10 @@ class ComponentsPublic(BaseModel):
     stages: list[list[str]] = Field(description="Components grouped by depth of their needs, for all components")
 
 
+class LivePublic(BaseModel):
+    status: str
+
+
 class HealthPublic(BaseModel):
     status: str
     database: bool

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import SessionsDep, SettingsDep
-from api.schemas import HealthPublic
+from api.schemas import HealthPublic, LivePublic
 from workbench.rendering.pdf import find_chromium
 
 router = APIRouter(tags=["health"])
@@ -24,9 +24,20 @@ def _database_answers(sessions: sessionmaker[Session]) -> bool:
         return False
 
 
-@router.get("/health", responses={503: {"model": HealthPublic, "description": "The database or Temporal is down"}})
+@router.get("/health/live")
+def live() -> LivePublic:
+    """200 while the process serves requests, whatever its dependencies do: restart it only when this fails."""
+    return LivePublic(status="ok")
+
+
+NOT_READY = {503: {"model": HealthPublic, "description": "The database or Temporal is down"}}
+
+
+@router.get("/health/ready", responses=NOT_READY)
+@router.get("/health", responses=NOT_READY)
 async def health(request: Request, sessions: SessionsDep, settings: SettingsDep) -> HealthPublic:
-    """200 when the database and Temporal answer; 503 otherwise. `chromium` tells whether PDFs can render."""
+    """Readiness: 200 when the database and Temporal answer; 503 otherwise (send no traffic). `chromium` tells
+    whether PDFs can render. `/health` is the same check."""
     # The database check blocks (a connect may wait): a thread keeps the event loop serving other requests.
     database = await run_in_threadpool(_database_answers, sessions)
     temporal = await request.app.state.temporal.healthy()

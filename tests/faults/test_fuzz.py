@@ -30,7 +30,7 @@ pytestmark = pytest.mark.faults
 
 MAX_EXAMPLES = 30  # per operation
 # 503s this deployment answers on purpose, each documented: Temporal is unreachable, Chromium is missing.
-DELIBERATE_503 = {("GET", "/health"): "", ("POST", "/api/v1/reports"): "Temporal",
+DELIBERATE_503 = {("GET", "/health"): "", ("GET", "/health/ready"): "", ("POST", "/api/v1/reports"): "Temporal",
                   ("GET", "/api/v1/reports/{report_id}/pdf"): "Chromium"}
 
 

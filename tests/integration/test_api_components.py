@@ -139,3 +139,11 @@ def test_openapi_lists_the_status_values(client: TestClient) -> None:
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     assert schemas["ReportStatus"]["enum"] == ["queued", "running", "completed", "partial", "failed"]
     assert schemas["ComponentStatus"]["enum"] == ["pending", "running", "completed", "failed", "skipped"]
+
+
+def test_liveness_does_not_depend_on_temporal_but_readiness_does(client: TestClient) -> None:
+    # Temporal is unreachable in these tests: the process is alive, but not ready for traffic
+    assert client.get("/health/live").json() == {"status": "ok"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503 and ready.json()["temporal"] is False
+    assert client.get("/health").json() == ready.json()
