@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -30,7 +32,8 @@ def live() -> LivePublic:
     return LivePublic(status="ok")
 
 
-NOT_READY = {503: {"model": HealthPublic, "description": "The database or Temporal is down"}}
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": HealthPublic, "description": "The database or Temporal is down"}}
 
 
 @router.get("/health/ready", responses=NOT_READY)
