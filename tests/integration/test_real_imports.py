@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from cli.main import app
+from tests.datasets import OSMI, require
+from tests.datasets import REVIEWS as CLOTHING
 from workbench.config import REPO_ROOT, get_settings
 from workbench.storage import surveys as store
 from workbench.storage.db import make_engine, make_sessionmaker, transaction
@@ -20,12 +22,9 @@ from workbench.surveys.imports import read_responses_file
 from workbench.surveys.mapping import read_mapping_file
 from workbench.surveys.schema import Snapshot
 
-DATASETS = Path("/work/shared/datasets")
-OSMI = DATASETS / "osmi_mental_health_in_tech_2016.csv"
-CLOTHING = DATASETS / "womens_clothing_ecommerce_reviews.csv"
 EXAMPLES = REPO_ROOT / "examples"
 
-pytestmark = pytest.mark.skipif(not (OSMI.exists() and CLOTHING.exists()), reason="the shared datasets are missing")
+require(OSMI), require(CLOTHING)  # at collection: without the data sets these tests fail, never skip
 
 
 def raw(path: Path) -> pd.DataFrame:

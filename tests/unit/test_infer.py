@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from tests.datasets import DATASETS, require
 from workbench.surveys.imports import read_responses_file
 from workbench.surveys.infer import infer_mapping
 from workbench.surveys.limits import MAX_KEY_LENGTH, MAX_OPTIONS, MAX_QUESTIONS, QUESTION_KEY
 from workbench.surveys.mapping import parse_mapping
 from workbench.surveys.schema import SurveyDefinition
 
-DATASETS = Path("/work/shared/datasets")
 LIKERT = ["Strongly disagree", "Disagree", "Neither agree nor disagree", "Agree", "Strongly agree"]
 
 
@@ -124,9 +124,7 @@ def test_unreadable_files_are_a_value_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["osmi_mental_health_in_tech_2016.csv", "womens_clothing_ecommerce_reviews.csv"])
 def test_the_real_exports_give_a_valid_definition(name: str) -> None:
-    path = DATASETS / name
-    if not path.exists():
-        pytest.skip(f"{path} is not on this machine")
+    path = require(DATASETS / name)
     inference = infer_mapping(path)
     SurveyDefinition.model_validate(inference.mapping["survey"])
     kinds = {g.header: (g.target, g.kind) for g in inference.columns}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,15 +18,13 @@ from scipy import stats as st
 from scipy.stats.contingency import association
 
 from tests.conftest import SAMPLE_PATH
+from tests.datasets import OSMI, REVIEWS, require
 from workbench.analysis.segment_report import NO_SEGMENTS_NOTE, SegmentError, segment_report
 from workbench.analysis.segments import EFFECT_LABELS
 from workbench.components.catalog import SegmentsResult
 from workbench.notebook import load_snapshot, responses_frame
 from workbench.surveys.schema import Snapshot
 
-DATASETS = Path("/work/shared/datasets")
-REVIEWS = DATASETS / "womens_clothing_ecommerce_reviews.csv"
-OSMI = DATASETS / "osmi_mental_health_in_tech_2016.csv"
 PLANS = ["Free", "Starter", "Pro", "Enterprise"]
 Z = st.norm.ppf(0.975)
 
@@ -338,9 +335,7 @@ def test_small_segments_are_warned_about(built: tuple[Snapshot, pd.DataFrame]) -
 
 @pytest.fixture(scope="module")
 def reviews() -> pd.DataFrame:
-    if not REVIEWS.exists():
-        pytest.skip(f"{REVIEWS} is not available")
-    return pd.read_csv(REVIEWS)
+    return pd.read_csv(require(REVIEWS))
 
 
 @pytest.fixture(scope="module")
@@ -423,9 +418,7 @@ REMOTE_COLUMN = "Do you work remotely?"
 
 @pytest.fixture(scope="module")
 def osmi() -> pd.DataFrame:
-    if not OSMI.exists():
-        pytest.skip(f"{OSMI} is not available")
-    return pd.read_csv(OSMI)
+    return pd.read_csv(require(OSMI))
 
 
 @pytest.fixture(scope="module")

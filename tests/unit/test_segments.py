@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from itertools import product
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 from scipy import stats as st
 from scipy.stats.contingency import association
 
+from tests.datasets import REVIEWS, require
 from workbench.analysis.segments import (
     adjust_family,
     benjamini_hochberg,
@@ -37,7 +37,6 @@ from workbench.analysis.segments import (
     scale_by_segment,
 )
 
-REVIEWS = Path("/work/shared/datasets/womens_clothing_ecommerce_reviews.csv")
 Z975 = 1.959963984540054  # standard normal quantile 0.975 (tables)
 
 
@@ -491,7 +490,7 @@ def test_findings_use_the_family_adjustment_when_given() -> None:
 
 @pytest.fixture(scope="module")
 def reviews() -> pd.DataFrame:
-    return pd.read_csv(REVIEWS)
+    return pd.read_csv(require(REVIEWS))
 
 
 def _by(frame: pd.DataFrame, segment: str, column: str) -> dict[str, list[Any]]:

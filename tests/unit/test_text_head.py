@@ -4,19 +4,14 @@ training, and the figures it ships are what the evaluation measures (recomputed 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from workbench.config import REPO_ROOT
+from tests.datasets import REVIEWS, require
 from workbench.text.head import HEAD_METADATA, HEAD_WEIGHTS, RATINGS, load_head, predict_from_ratings
 from workbench.text.reviews import heldout_split, ids_digest, load_reviews, training_order
 
-CANDIDATES = [REPO_ROOT.parent / "shared" / "datasets" / "womens_clothing_ecommerce_reviews.csv",
-              Path("/work/shared/datasets/womens_clothing_ecommerce_reviews.csv")]
-REVIEWS = next((p for p in CANDIDATES if p.is_file()), None)
-# No skip: the suite runs beside shared/ (CI too), and a missing data set must fail, not pass quietly.
 META = json.loads(HEAD_METADATA.read_text())
 # Compared with the figures shipped for the held-out split (the targets, and VADER on the same rows).
 VADER_ACCURACY = 0.782
@@ -49,7 +44,7 @@ def test_shipped_figures_beat_vader_and_meet_the_targets() -> None:
 
 
 def test_heldout_split_is_reproducible_and_training_never_saw_it() -> None:
-    assert REVIEWS is not None, f"the clothing reviews are missing; looked in {CANDIDATES}"
+    require(REVIEWS)
     reviews = load_reviews(REVIEWS)
     train, heldout = heldout_split(reviews)
     assert len(heldout) == META["heldout"]["n"] and ids_digest(heldout) == META["heldout"]["ids_sha256"]
@@ -62,7 +57,7 @@ def test_heldout_split_is_reproducible_and_training_never_saw_it() -> None:
 def test_fixed_heldout_slice_recomputes_the_shipped_figures_and_beats_vader() -> None:
     from workbench.text.train_sentiment import SUBSET_N, evaluate_heldout
 
-    assert REVIEWS is not None, f"the clothing reviews are missing; looked in {CANDIDATES}"
+    require(REVIEWS)
     stored = META["evaluation_subset"]
     figures = evaluate_heldout(REVIEWS, limit=SUBSET_N)
     for engine in ("minilm", "vader"):
