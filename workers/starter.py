@@ -68,24 +68,32 @@ async def connect(settings: Settings) -> Client:
         raise TemporalUnavailable(f"Temporal at {settings.temporal_address} is unreachable: {exc}") from exc
 
 
-def report_input(settings: Settings, report_id: str, component_names: list[str]) -> ReportInput:
+def report_input(
+    settings: Settings, report_id: str, component_names: list[str],
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ReportInput:
     order = [name for stage in components.stages(component_names) for name in stage]
+    chosen = parameters or {}
     return ReportInput(
         report_id=report_id,
         components=[ComponentPlan(name, list(components.get(name).needs),
-                                  queue_name(settings.task_queue, components.get(name).queue)) for name in order],
+                                  queue_name(settings.task_queue, components.get(name).queue_for(chosen.get(name))))
+                    for name in order],
         component_timeout_seconds=settings.component_timeout_seconds,
         heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
         max_component_attempts=settings.max_component_attempts,
     )
 
 
-async def start_report(client: Client, settings: Settings, report_id: str, component_names: list[str]) -> bool:
+async def start_report(
+    client: Client, settings: Settings, report_id: str, component_names: list[str],
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
+) -> bool:
     """Start the report's workflow; False if it was started before (one run per report, ever)."""
     try:
         await client.start_workflow(
             ReportWorkflow.run,
-            report_input(settings, report_id, component_names),
+            report_input(settings, report_id, component_names, parameters),
             id=workflow_id(report_id),
             task_queue=queue_name(settings.task_queue, Queue.REPORTS),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -116,13 +124,15 @@ async def queue_report(
             report = create_report_run(
                 session, organization_id=organization_id, survey_id=survey_id, component_names=components,
                 parameters=parameters, notebooks_dir=settings.notebooks_dir,
+                remote_engines=settings.openai_api_key is not None,
             )
             session.expunge(report)
             return report
 
     report = await asyncio.to_thread(store)
     try:
-        await start_report(await client(), settings, str(report.id), list(report.component_names))
+        await start_report(await client(), settings, str(report.id), list(report.component_names),
+                           report.parameters)
     except Exception as exc:  # whatever went wrong, the stored report must not stay queued
         message = f"could not start the report run: {exc}"
         await asyncio.to_thread(_mark_failed, sessions, report.id, message)
@@ -145,7 +155,7 @@ async def start_stranded_reports(
         stranded = report_store.queued_reports(session, older_than=older_than)
     started = []
     for report in stranded:
-        if await start_report(client, settings, str(report.id), list(report.component_names)):
+        if await start_report(client, settings, str(report.id), list(report.component_names), report.parameters):
             log.warning("started the stranded report %s", report.id)
             started.append(str(report.id))
     return started

@@ -147,3 +147,29 @@ def test_liveness_does_not_depend_on_temporal_but_readiness_does(client: TestCli
     ready = client.get("/health/ready")
     assert ready.status_code == 503 and ready.json()["temporal"] is False
     assert client.get("/health").json() == ready.json()
+
+
+def test_a_remote_engine_without_a_key_is_a_422_before_anything_is_queued(
+    client: TestClient, recorder: RecordingTemporalClient, db: sessionmaker[Session], survey_id: str
+) -> None:
+    r = client.post("/api/v1/reports", json={"survey_id": survey_id, "parameters": {"sentiment": {"engine": "openai"}}})
+    assert r.status_code == 422, r.text
+    [detail] = r.json()["detail"]
+    assert detail["loc"] == ["body", "parameters", "sentiment", "engine"]
+    assert "WORKBENCH_OPENAI_API_KEY" in detail["msg"]
+    assert recorder.inputs == [] and report_count(db) == 0
+
+
+def test_a_remote_engine_sends_only_its_component_to_the_ai_queue(offline_settings: Settings) -> None:
+    from workbench.reports.request import resolve_request
+    from workers.starter import report_input
+
+    names, checked = resolve_request(["sentiment", "themes"], {"sentiment": {"engine": "openai"}},
+                                     offline_settings.notebooks_dir, remote_engines=True)
+    plan = report_input(offline_settings, "r1", names, checked)
+    queues = {p.name: p.task_queue for p in plan.components}
+    prefix = offline_settings.task_queue
+    assert queues == {"sentiment": f"{prefix}-ai", "themes": f"{prefix}-notebooks"}
+    # the local engine keeps sentiment on the notebooks queue
+    local = report_input(offline_settings, "r2", names, {"sentiment": {"engine": "minilm"}})
+    assert {p.name: p.task_queue for p in local.components}["sentiment"] == f"{prefix}-notebooks"

@@ -97,7 +97,7 @@ class EngineInfoModel(_Result):
 
 
 # A report request naming an engine that does not exist fails at validation, not after a kernel started.
-_ENGINE_PATTERN = "^(minilm|vader)$"
+_ENGINE_PATTERN = "^(minilm|vader|openai)$"
 
 
 class SentimentResult(_Result):
@@ -213,6 +213,7 @@ def register_all(registry: ComponentRegistry) -> ComponentRegistry:
     registry.register(ComponentSpec(
         name="sentiment", title="Sentiment", notebook="sentiment.ipynb", result_model=SentimentResult,
         parameter_rules={"top_n": {"ge": 0, "le": 50}, "engine": {"pattern": _ENGINE_PATTERN}},
+        secrets=("openai_api_key",), remote_engines=frozenset({"openai"}),
     ))
     registry.register(ComponentSpec(
         name="themes", title="Themes", notebook="themes.ipynb", result_model=ThemesResult,

@@ -53,6 +53,15 @@ class ComponentSpec:
     secrets: tuple[str, ...] = ()
     # The workload it belongs to, hence its task queue: "notebooks" (kernel-heavy) or "ai" (calls a model).
     queue: str = "notebooks"
+    # Values of the `engine` parameter that call a remote model: such a run goes to the "ai" queue, so a slow
+    # model never holds a notebooks slot, and is refused at request time when no model key is configured.
+    remote_engines: frozenset[str] = frozenset()
+
+    def queue_for(self, parameters: Mapping[str, Any] | None) -> str:
+        """The workload this component's run belongs to, given its parameters."""
+        if (parameters or {}).get("engine") in self.remote_engines:
+            return "ai"
+        return self.queue
 
     def result_schema(self) -> dict[str, Any]:
         return self.result_model.model_json_schema()

@@ -28,14 +28,30 @@ class SurveyNotFound(ReportRequestError):
 
 
 def resolve_request(
-    component_names: list[str] | None, parameters: Mapping[str, Any] | None, notebooks_dir: Path
+    component_names: list[str] | None, parameters: Mapping[str, Any] | None, notebooks_dir: Path,
+    *, remote_engines: bool = False,
 ) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """The components to run (the requested ones plus what they need) and the checked parameters."""
+    """The components to run (the requested ones plus what they need) and the checked parameters.
+
+    `remote_engines`: whether a model key is configured; without one a request for a remote engine (`openai`)
+    is refused here rather than failing inside a kernel minutes later.
+    """
     try:
         names = components.resolve(component_names)
-        return names, components.check_parameters(parameters, names, notebooks_dir)
+        checked = components.check_parameters(parameters, names, notebooks_dir)
     except ComponentError as exc:
         raise ReportRequestError(exc.field, str(exc)) from exc
+    if not remote_engines:
+        for name, values in checked.items():
+            engine = values.get("engine")
+            if engine in components.get(name).remote_engines:
+                raise ReportRequestError(
+                    f"parameters.{name}.engine",
+                    f"{name}.engine: '{engine}' calls a model and no key is configured; set "
+                    "WORKBENCH_OPENAI_API_KEY (and WORKBENCH_OPENAI_BASE_URL for a compatible server) or use a "
+                    "local engine",
+                )
+    return names, checked
 
 
 def create_report_run(
@@ -46,9 +62,10 @@ def create_report_run(
     component_names: list[str] | None,
     parameters: Mapping[str, Any] | None = None,
     notebooks_dir: Path,
+    remote_engines: bool = False,
 ) -> Report:
     """Store a queued report for `survey_id` (the caller commits, then starts the workflow)."""
-    names, checked = resolve_request(component_names, parameters, notebooks_dir)
+    names, checked = resolve_request(component_names, parameters, notebooks_dir, remote_engines=remote_engines)
     survey = survey_store.get_survey(session, organization_id=organization_id, survey_id=survey_id)
     if survey is None:
         raise SurveyNotFound("survey_id", f"survey {survey_id} not found")
