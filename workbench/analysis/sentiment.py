@@ -112,22 +112,34 @@ def _add_set_aside(total: dict[str, Any], part: dict[str, Any]) -> None:
         total["languages"][key] = total["languages"].get(key, 0) + value
 
 
-def analyze_sentiment(snapshot: Snapshot, engine: str = DEFAULT_ENGINE, top_n: int = 3) -> dict[str, Any]:
+def analyze_sentiment(
+    snapshot: Snapshot, engine: str = DEFAULT_ENGINE, top_n: int = 3, segment_by: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """The `sentiment` component result for every text question of `snapshot` (plain JSON types).
 
     Args:
         snapshot: The survey and its responses.
         engine: A registered engine name (`minilm`, `vader`, ...).
         top_n: Answers quoted per side and question.
+        segment_by: Segment question keys to compare sentiment across; empty or None: the survey's declared
+            segments (`workbench.analysis.sentiment_segments`).
 
     Returns:
         `engine`, `engine_info`, per-question summaries (with `set_aside` counts and quotes of the cleaned
-        answers, so contact details never reach the report) and `overall`.
+        answers, so contact details never reach the report), `overall` and `by_segment`.
+
+    Raises:
+        SegmentError: `segment_by` names a question respondents cannot be segmented by.
     """
+    from workbench.analysis.segment_report import resolve_segment_by
+    from workbench.analysis.sentiment_segments import sentiment_by_segment
+
+    resolve_segment_by(snapshot.survey, segment_by)  # a bad segment_by fails before any answer is scored
     scorer = get(engine)
     info = engine_info(scorer)
     questions: dict[str, Any] = {}
     all_rows: list[Row] = []
+    by_index: dict[str, list[tuple[int, str, float]]] = {}
     overall_aside: dict[str, Any] = {"count": 0, "reasons": {}, "languages": {}}
     for q in snapshot.survey.questions:
         if q.type != QuestionType.TEXT:
@@ -139,6 +151,11 @@ def analyze_sentiment(snapshot: Snapshot, engine: str = DEFAULT_ENGINE, top_n: i
             for (rid, _), text, p in zip(answers, scored.texts, scored.predictions, strict=True) if p is not None
         ]
         all_rows.extend(rows)
+        # response indices of the answers, in text_answers' order (same filter), for the per-segment figures
+        indices = [i for i, r in enumerate(snapshot.responses)
+                   if isinstance(value := r.answers.get(q.key), str) and value.strip()]
+        by_index[q.key] = [(i, p.label, round(p.score, 4))
+                           for i, p in zip(indices, scored.predictions, strict=True) if p is not None]
         _add_set_aside(overall_aside, scored.set_aside)
         questions[q.key] = {
             "text": q.text,
@@ -154,4 +171,5 @@ def analyze_sentiment(snapshot: Snapshot, engine: str = DEFAULT_ENGINE, top_n: i
         "engine_info": info.as_dict(),
         "questions": questions,
         "overall": {**_summary(all_rows), "set_aside": overall_aside},
+        "by_segment": sentiment_by_segment(snapshot, by_index, segment_by),
     }

@@ -100,11 +100,39 @@ class EngineInfoModel(_Result):
 _ENGINE_PATTERN = "^(minilm|vader|openai)$"
 
 
+class SentimentSegment(_Result):
+    segment: str
+    n: int = Field(ge=0, description="Answers scored from this segment's respondents")
+    shares: dict[Literal["positive", "neutral", "negative"], float | None]
+    mean_score: float | None = Field(ge=-1, le=1)
+
+
+class SentimentSegmentQuestion(_Result):
+    question: str
+    segments: list[SentimentSegment]
+    test: dict[str, Any] = Field(description="Chi-square (or Fisher) of the label mix, Cramer's V, p_bh, p_holm")
+    finding: str | None = Field(description="The plain-language finding, when significant and not negligible")
+
+
+class SentimentSegmentBreakdown(_Result):
+    key: str = Field(description="The segment question's key")
+    text: str
+    questions: list[SentimentSegmentQuestion]
+
+
+class SentimentBySegment(_Result):
+    segment_by: list[str]
+    source: Literal["parameter", "declared", "none"]
+    breakdowns: list[SentimentSegmentBreakdown]
+    findings: list[str]
+
+
 class SentimentResult(_Result):
     engine: str
     engine_info: EngineInfoModel | None = None
     questions: dict[str, SentimentQuestion]
     overall: SentimentSummary
+    by_segment: SentimentBySegment | None = Field(None, description="Sentiment compared across segments")
 
 
 # --- themes ---------------------------------------------------------------------------------------------------
