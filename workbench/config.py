@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -59,12 +59,28 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(
         None, description="Key for OpenAI-compatible engines; reaches kernels as an environment variable only"
     )
+    openai_base_url: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama); None: OpenAI's API"
+    )
+    openai_model: str = Field("gpt-4o-mini", description="Model the OpenAI-compatible engines ask")
+    openai_timeout_seconds: float = Field(60.0, gt=0, description="Longest one model request may take")
+    openai_max_retries: int = Field(3, ge=0, description="Retries (with backoff) on 429, 5xx and timeouts")
+    openai_token_budget: int | None = Field(
+        200_000, ge=1, description="Most tokens one report may spend on model calls; None: unlimited"
+    )
+    openai_batch_size: int = Field(20, ge=1, le=200, description="Answers sent to the model in one request")
 
     chromium_path: str | None = Field(None, description="Browser for PDFs; default /usr/bin/chromium or PATH")
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     background_import_bytes: int = Field(
         2 * 1024 * 1024, ge=0, description="Uploads larger than this are imported as a background job (202)"
     )
+
+    @field_validator("openai_base_url", "openai_token_budget", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """`WORKBENCH_OPENAI_TOKEN_BUDGET=` (empty) means unlimited; an empty base URL means OpenAI's."""
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
 
     @property
     def effective_database_url(self) -> str:

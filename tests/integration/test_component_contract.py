@@ -122,9 +122,14 @@ def test_secrets_reach_the_kernel_environment_only(
     with sessions() as session:
         row = report_store.get_component(session, report_id=report_id, name="probe", with_documents=True)
         assert row is not None and row.result is not None
-        # the declared secret and the embedding cache's location; none of the worker's configuration
+        # the declared secret, the model's settings and where its cache and token ledger live (the report's
+        # database and ids), the embedding cache's location; none of the worker's other configuration
         assert row.result["secret"] == SECRET
-        assert row.result["env_keys"] == ["WORKBENCH_EMBEDDING_CACHE", "WORKBENCH_OPENAI_API_KEY"]
+        assert row.result["env_keys"] == [
+            "WORKBENCH_COMPONENT", "WORKBENCH_DATABASE_URL", "WORKBENCH_EMBEDDING_CACHE", "WORKBENCH_OPENAI_API_KEY",
+            "WORKBENCH_OPENAI_BASE_URL", "WORKBENCH_OPENAI_BATCH_SIZE", "WORKBENCH_OPENAI_MAX_RETRIES",
+            "WORKBENCH_OPENAI_MODEL", "WORKBENCH_OPENAI_TIMEOUT_SECONDS", "WORKBENCH_OPENAI_TOKEN_BUDGET",
+            "WORKBENCH_REPORT_ID"]
         # the stored, downloadable notebook carries the parameters, never the secret
         injected = next(c for c in nbformat.reads(row.notebook, as_version=4).cells
                         if "injected-parameters" in c.metadata.get("tags", []))

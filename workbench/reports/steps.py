@@ -119,9 +119,24 @@ def _write_inputs(session: Session, report: Report, spec: ComponentSpec, work_di
     return _Inputs({**parameters, **requested}, requested, hashlib.sha256(snapshot_bytes).hexdigest(), hashes)
 
 
-def kernel_environment(settings: Settings, spec: ComponentSpec) -> dict[str, str]:
+# Settings a kernel that declares the OpenAI key also gets (as WORKBENCH_<NAME>), so `workbench.text.llm` can build
+# its client, cache and token ledger there: where and what to ask, and the budget it counts against.
+OPENAI_KERNEL_SETTINGS = ("openai_base_url", "openai_model", "openai_timeout_seconds", "openai_max_retries",
+                          "openai_token_budget", "openai_batch_size")
+REPORT_ID_ENV = "WORKBENCH_REPORT_ID"  # what the token ledger charges (workbench.text.llm)
+COMPONENT_ENV = "WORKBENCH_COMPONENT"
+
+
+def kernel_environment(
+    settings: Settings, spec: ComponentSpec, report_id: uuid.UUID | str | None = None, component: str | None = None
+) -> dict[str, str]:
     """The kernel's environment: the worker's, less its WORKBENCH_* configuration, plus the declared secrets and
-    where text engines keep their embedding cache (under the data folder, shared by the worker's kernels)."""
+    where text engines keep their embedding cache (under the data folder, shared by the worker's kernels).
+
+    A component that declares `openai_api_key`, when a key is set, also gets the other `openai_*` settings, the
+    database URL (model-reply cache and token ledger) and the report id and component name the ledger charges:
+    all as environment variables, never as notebook parameters (executed notebooks are stored and downloadable).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
     env[EMBEDDING_CACHE_ENV] = str((settings.data_dir / "cache").resolve())
     for name in spec.secrets:
@@ -129,6 +144,14 @@ def kernel_environment(settings: Settings, spec: ComponentSpec) -> dict[str, str
         if value is not None:
             env[f"WORKBENCH_{name.upper()}"] = value.get_secret_value() if hasattr(value, "get_secret_value") \
                 else str(value)
+    if "openai_api_key" in spec.secrets and settings.openai_api_key is not None:
+        for name in OPENAI_KERNEL_SETTINGS:
+            value = getattr(settings, name)
+            env[f"WORKBENCH_{name.upper()}"] = "" if value is None else str(value)
+        env["WORKBENCH_DATABASE_URL"] = settings.effective_database_url
+        if report_id is not None:
+            env[REPORT_ID_ENV] = str(report_id)
+        env[COMPONENT_ENV] = component or spec.name
     return env
 
 
@@ -170,7 +193,8 @@ def execute_component(
         run = run_notebook(
             notebook_path, work_dir / "executed.ipynb", inputs.parameters,
             kernel_name=settings.kernel_name, cwd=work_dir, cell_timeout=settings.cell_timeout_seconds,
-            on_cell=progress, env=kernel_environment(settings, spec), memory_limit_mb=settings.kernel_memory_limit_mb,
+            on_cell=progress, env=kernel_environment(settings, spec, report_id, name),
+            memory_limit_mb=settings.kernel_memory_limit_mb,
         )
         result, error = _result_or_error(run, spec, previous_error)
         with transaction(sessions) as session:
@@ -261,6 +285,18 @@ def _render(render: Callable[[Any], str], nb: Any) -> str | None:
     except Exception:  # a rendering bug must not hide the result or the notebook
         log.exception("rendering the component HTML failed")
         return None
+
+
+def cancel_report(sessions: sessionmaker[Session], report_id: uuid.UUID, reason: str) -> list[str]:
+    """Settle a cancelled report: it and its unfinished components become cancelled; finished components keep
+    their results. Returns the components cancelled. Idempotent (a retry finds nothing left to cancel)."""
+    with transaction(sessions) as session:
+        report = _load_report(session, report_id)
+        if report.status.finished:  # it finished first: a late cancel changes nothing
+            return []
+        cancelled = report_store.cancel_unfinished_components(session, report_id=report_id, reason=reason)
+        report_store.set_report_status(session, report_id=report_id, status=ReportStatus.CANCELLED, error=reason)
+        return cancelled
 
 
 def finish_report(

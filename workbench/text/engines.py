@@ -15,6 +15,8 @@ Bundled engines:
   logistic-regression head trained on the clothing reviews to predict the 1-5 rating (`workbench.text.head`).
   Score = (expected rating - 3) / 2.
 * `vader`: VADER (rule-based, local, deterministic); score = compound, labels by the usual +-0.05 cut-offs.
+* `openai`: a model behind OpenAI's chat-completions API (OpenAI or a compatible server), on redacted answers;
+  needs `WORKBENCH_OPENAI_API_KEY` (`workbench.text.openai_engine`).
 """
 
 from __future__ import annotations
@@ -234,6 +236,15 @@ class EngineRegistry:
 engines = EngineRegistry()
 engines.register("minilm", MiniLMEngine)
 engines.register("vader", VaderEngine)
+
+
+def _openai_engine() -> SentimentEngine:
+    from workbench.text.openai_engine import engine_from_env  # needs WORKBENCH_OPENAI_API_KEY; see that module
+
+    return engine_from_env()
+
+
+engines.register("openai", _openai_engine)
 
 
 def register(name: str, factory: Callable[[], SentimentEngine]) -> None:
