@@ -242,6 +242,7 @@ class HealthPublic(BaseModel):
 _ERRORS: dict[int, dict[str, Any]] = {
     400: {"model": Message, "description": "Malformed request body (a multipart body without its boundary)"},
     404: {"model": Message, "description": "Not found (a malformed id names nothing either)"},
+    409: {"model": Message, "description": "Conflicts with the resource's state"},
     413: {"model": Message, "description": "The upload exceeds the configured maximum"},
     415: {"model": Message, "description": "The upload is not an importable format"},
     503: {"model": Message, "description": "The database is unavailable; retry after `Retry-After` seconds",
@@ -254,7 +255,7 @@ def error_responses(*codes: int, json_only: bool = False, **descriptions: str) -
     """OpenAPI `responses` for the error statuses a route answers with (`{"detail": "..."}` bodies).
 
     Args:
-        codes: HTTP statuses from the common set (400, 404, 413, 415, 503).
+        codes: HTTP statuses from the common set (400, 404, 409, 413, 415, 503).
         json_only: Declare the errors as JSON explicitly, for a route whose own answers are not JSON (FastAPI
             would list an error model under the route's media type, e.g. text/html).
         descriptions: Route-specific descriptions, keyed `e404=...`, replacing the common one.

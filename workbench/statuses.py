@@ -7,28 +7,32 @@ from enum import StrEnum
 
 
 class ReportStatus(StrEnum):
-    """queued -> running -> completed | partial (some components without a result) | failed."""
+    """queued -> running -> completed | partial (some components without a result) | failed | cancelled."""
 
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
     PARTIAL = "partial"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self in {ReportStatus.COMPLETED, ReportStatus.PARTIAL, ReportStatus.FAILED}
+        return self in {ReportStatus.COMPLETED, ReportStatus.PARTIAL, ReportStatus.FAILED, ReportStatus.CANCELLED}
 
 
 class ComponentStatus(StrEnum):
-    """pending -> running -> completed | failed; pending -> skipped (an upstream component did not complete)."""
+    """pending -> running -> completed | failed; pending -> skipped (an upstream component did not complete);
+    pending | running -> cancelled (the report was cancelled first)."""
 
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self in {ComponentStatus.COMPLETED, ComponentStatus.FAILED, ComponentStatus.SKIPPED}
+        return self in {ComponentStatus.COMPLETED, ComponentStatus.FAILED, ComponentStatus.SKIPPED,
+                        ComponentStatus.CANCELLED}

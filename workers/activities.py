@@ -18,6 +18,7 @@ from workbench.reports.links import ReportLinks
 from workbench.runner import KernelDiedError, NotebookError
 from workbench.statuses import ReportStatus
 from workers.shared import (
+    CancelReportInput,
     ComponentInput,
     FailReportInput,
     FinishReportInput,
@@ -112,6 +113,13 @@ class ReportActivities:
     def fail_report(self, params: FailReportInput) -> None:
         steps.fail_report(self.sessions, uuid.UUID(params.report_id), params.message)
 
+    @activity.defn(name="cancel_report")
+    def cancel_report(self, params: CancelReportInput) -> list[str]:
+        try:
+            return steps.cancel_report(self.sessions, uuid.UUID(params.report_id), params.reason)
+        except steps.ReportNotFound as exc:
+            raise _non_retryable(exc) from exc
+
     @activity.defn(name="notify_report_finished")
     def notify_report_finished(self, outcome: ReportOutcome) -> None:
         # Delivery (signed webhooks) comes later; the log line is the notification for now.
@@ -122,7 +130,7 @@ class ReportActivities:
     def bookkeeping(self) -> list[Any]:
         """The short steps, run on the workflow's own queue."""
         return [self.prepare_report, self.skip_component, self.finish_report, self.fail_report,
-                self.notify_report_finished]
+                self.cancel_report, self.notify_report_finished]
 
     def all(self) -> list[Any]:
         return [*self.bookkeeping(), self.run_component]

@@ -67,6 +67,12 @@ class FailReportInput:
 
 
 @dataclass
+class CancelReportInput:
+    report_id: str
+    reason: str
+
+
+@dataclass
 class ReportOutcome:
     report_id: str
     status: ReportStatus

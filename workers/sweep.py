@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from workbench.config import Settings
 from workbench.kernels import sweep_kernel_leftovers
+from workbench.reports import steps
 from workbench.reports.housekeeping import remove_stale_work_dirs, settle_report, unsettled_reports
 from workers.shared import workflow_id
 from workers.starter import start_stranded_reports
@@ -48,6 +49,10 @@ async def settle_ended_workflows(client: Client, sessions: sessionmaker[Session]
             reason = "its workflow no longer exists"
         else:
             if description.status in (None, WorkflowExecutionStatus.RUNNING):
+                continue
+            if description.status == WorkflowExecutionStatus.CANCELED:  # cancelled before it could settle
+                await asyncio.to_thread(steps.cancel_report, sessions, report_id, "cancelled by request")
+                settled.append(str(report_id))
                 continue
             reason = f"its workflow ended {description.status.name.lower()} before settling the report"
         await asyncio.to_thread(settle_report, sessions, report_id, reason)

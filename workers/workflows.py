@@ -8,11 +8,13 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from workbench.statuses import ComponentStatus, ReportStatus
     from workers.shared import (
+        CancelReportInput,
         ComponentInput,
         ComponentPlan,
         ComponentProgress,
@@ -44,11 +46,32 @@ class ReportWorkflow:
     def __init__(self) -> None:
         self._progress: dict[str, ComponentProgress] = {}
         self._step_budget = timedelta(minutes=10)
+        self._runs: dict[str, asyncio.Task[ComponentStatus]] = {}
 
     @workflow.run
     async def run(self, params: ReportInput) -> ReportOutcome:
         self._progress = {c.name: ComponentProgress(ComponentStatus.PENDING) for c in params.components}
         self._step_budget = timedelta(seconds=params.infrastructure_retry_seconds)
+        try:
+            return await self._run(params)
+        except asyncio.CancelledError:
+            await self._settle_cancelled(params)
+            raise
+
+    async def _settle_cancelled(self, params: ReportInput) -> None:
+        """The report was cancelled: wait until running components have stopped (their activities shut their
+        kernels down), then record it. Components that completed keep their results."""
+        await asyncio.gather(*self._runs.values(), return_exceptions=True)
+        reason = "cancelled by request"
+        await self._step("cancel_report", CancelReportInput(params.report_id, reason))
+        for name, progress in self._progress.items():
+            if not progress.state.finished:
+                self._progress[name] = ComponentProgress(ComponentStatus.CANCELLED, reason)
+        await self._notify(ReportOutcome(params.report_id, ReportStatus.CANCELLED,
+                                         [n for n, p in self._progress.items()
+                                          if p.state != ComponentStatus.COMPLETED]))
+
+    async def _run(self, params: ReportInput) -> ReportOutcome:
         ref = ReportRef(params.report_id)
         try:
             await self._step("prepare_report", ref, PreparedReport)
@@ -59,9 +82,10 @@ class ReportWorkflow:
             await self._notify(outcome)
             return outcome
 
-        runs: dict[str, asyncio.Task[ComponentStatus]] = {}
+        runs = self._runs
         for plan in params.components:  # dependency order, so every need already has its task
             runs[plan.name] = asyncio.create_task(self._run_when_ready(params, plan, [runs[n] for n in plan.needs]))
+        # Cancelling the workflow cancels this gather, which cancels every component's task.
         await asyncio.gather(*runs.values())
 
         failures = {n: p.error or p.state.value for n, p in self._progress.items()
@@ -105,8 +129,13 @@ class ReportWorkflow:
                     seconds=params.component_timeout_seconds * params.max_component_attempts
                     + params.infrastructure_retry_seconds),
                 retry_policy=RETRY,
+                # On cancel, wait until the activity has stopped its kernel, so a cancelled report leaves none.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         except ActivityError as exc:
+            if isinstance(exc.cause, CancelledError):
+                self._progress[plan.name] = ComponentProgress(ComponentStatus.CANCELLED, "cancelled by request")
+                raise asyncio.CancelledError() from exc
             # One failed component does not stop the others; finish_report reads the stored errors.
             self._progress[plan.name] = ComponentProgress(ComponentStatus.FAILED, _message(exc))
             return ComponentStatus.FAILED

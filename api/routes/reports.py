@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import OrganizationDep, ReportDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.schemas import (
@@ -22,13 +24,15 @@ from api.schemas import (
     error_responses,
 )
 from workbench.rendering.pdf import ChromiumUnavailable
+from workbench.reports import steps
 from workbench.reports.links import ReportLinks as Links
 from workbench.reports.request import ReportRequestError, SurveyNotFound
 from workbench.reports.views import component_status_view, report_pdf, report_status_view
-from workbench.statuses import ComponentStatus
+from workbench.statuses import ComponentStatus, ReportStatus
 from workbench.storage import reports as store
 from workbench.storage import surveys as survey_store
 from workbench.storage.models import Report, ReportComponent
+from workers.shared import workflow_id
 from workers.starter import TemporalUnavailable, queue_report
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=error_responses(503))
@@ -158,3 +162,33 @@ def get_pdf(report: ReportDep, session: SessionDep, settings: SettingsDep) -> Re
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="report-{report_id}.pdf"'})
+
+
+@router.post("/{report_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses={
+    **error_responses(404, 409, 503, e409="The report has already finished",
+                      e503="Temporal unreachable, or the database is unavailable")})
+async def cancel_report(report: ReportDep, temporal: TemporalDep, sessions: SessionsDep) -> ReportStatusPublic:
+    """Cancel a queued or running report: running kernels are stopped, unfinished components and the report
+    become `cancelled` (completed components keep their results). Answers 202 with the status; poll it."""
+    report_id = report.id
+    if report.status.finished:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"report {report_id} has already finished ({report.status.value}); nothing to cancel")
+    try:
+        client = await temporal.client()
+        await client.get_workflow_handle(workflow_id(str(report_id))).cancel()
+    except TemporalUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Temporal refused the cancel: {exc}") from exc
+        # No running workflow: never started (its starter died) or just ended; settle the row here.
+        await asyncio.to_thread(steps.cancel_report, sessions, report_id, "cancelled by request")
+    with sessions() as session:
+        current = store.get_report(session, report_id=report_id)
+        if current is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"report {report_id} not found")
+        if current.status.finished and current.status != ReportStatus.CANCELLED:
+            raise HTTPException(status.HTTP_409_CONFLICT,
+                                f"report {report_id} has already finished ({current.status.value}); nothing to cancel")
+        return status_public(current)

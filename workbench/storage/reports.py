@@ -171,6 +171,20 @@ def fail_unfinished_component(*, row: ReportComponent, message: str) -> None:
     row.completed_at = utcnow()
 
 
+def cancel_unfinished_components(session: Session, *, report_id: uuid.UUID, reason: str) -> list[str]:
+    """Mark the report's pending and running components cancelled; returns their names."""
+    rows = session.scalars(select(ReportComponent).where(ReportComponent.report_id == report_id)
+                           .with_for_update()).all()
+    cancelled = []
+    for row in rows:
+        if not row.status.finished:
+            row.status = ComponentStatus.CANCELLED
+            row.error = {**(row.error or {}), "message": reason, "ename": "Cancelled"}
+            row.completed_at = utcnow()
+            cancelled.append(row.component_type)
+    return cancelled
+
+
 def component_results(session: Session, *, report_id: uuid.UUID, names: list[str]) -> dict[str, dict[str, Any]]:
     """The stored results of the completed components among `names`."""
     stmt = select(ReportComponent.component_type, ReportComponent.result).where(
