@@ -36,6 +36,7 @@ def test_clean_text_replaces_contact_details_and_entities(raw: str, expected: st
     "measurements 34-26-36, size 2017-01-03, $120.00, 5'4\", 115 lbs",  # numbers that are not phones
     "i love the colors.it fits well",  # a missing space is not a link
     "e.g. the 5.5 size",
+    "p = 0.00262336 and 1234.56789",  # long decimals (figures in a model's prompt) are not phones
     "me@ the store",  # not an e-mail address
 ])
 def test_clean_text_leaves_ordinary_numbers_and_words(kept: str) -> None:

@@ -55,7 +55,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
+_DECIMAL = re.compile(r"\d+\.\d+")
+
+
 def _phone(match: re.Match[str]) -> str:
+    if _DECIMAL.fullmatch(match.group(0)):  # "0.00262336" is a figure, not a phone number
+        return match.group(0)
     digits = sum(ch.isdigit() for ch in match.group(0))
     return PHONE_PLACEHOLDER if PHONE_DIGITS[0] <= digits <= PHONE_DIGITS[1] else match.group(0)
 
