@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     openai_batch_size: int = Field(20, ge=1, le=200, description="Answers sent to the model in one request")
 
     chromium_path: str | None = Field(None, description="Browser for PDFs; default /usr/bin/chromium or PATH")
+    render_pdf_when_finished: bool = Field(
+        False, description="Workers render and store a finished report's PDF, so even the first download is instant"
+    )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     background_import_bytes: int = Field(
         2 * 1024 * 1024, ge=0, description="Uploads larger than this are imported as a background job (202)"

@@ -122,6 +122,8 @@ class ReportActivities:
 
     @activity.defn(name="notify_report_finished")
     def notify_report_finished(self, outcome: ReportOutcome) -> None:
+        if self.settings.render_pdf_when_finished:
+            steps.store_report_pdf(self.sessions, self.settings, uuid.UUID(outcome.report_id))
         # Delivery (signed webhooks) comes later; the log line is the notification for now.
         url = ReportLinks.of(outcome.report_id, self.settings.base_url).page
         failed = f", without a result: {', '.join(outcome.failed_components)}" if outcome.failed_components else ""

@@ -27,7 +27,7 @@ from workbench.rendering.pdf import ChromiumUnavailable
 from workbench.reports import steps
 from workbench.reports.links import ReportLinks as Links
 from workbench.reports.request import ReportRequestError, SurveyNotFound
-from workbench.reports.views import component_status_view, report_pdf, report_status_view
+from workbench.reports.views import NoPdf, component_status_view, report_status_view, stored_report_pdf
 from workbench.statuses import ComponentStatus, ReportStatus
 from workbench.storage import reports as store
 from workbench.storage import surveys as survey_store
@@ -150,18 +150,23 @@ def get_notebook(report: ReportDep, component: str, session: SessionDep) -> Resp
 @router.get("/{report_id}/pdf", response_class=Response, responses={
     200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
           "description": "The report as a PDF"},
-    **STILL_RUNNING, **error_responses(404),
+    **STILL_RUNNING, **error_responses(404, 409, e409="The report failed or was cancelled: it has no PDF"),
     **error_responses(503, e503="No Chromium installed for PDF rendering, or the database is unavailable")})
 def get_pdf(report: ReportDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """The report as a PDF: rendered on the first download and stored, served from storage after that
+    (`X-Workbench-Cache: hit | miss`). A failed or cancelled report has none (409)."""
     report_id = report.id
     if not report.status.finished:
         return accepted_while_running(report)
     try:
-        pdf = report_pdf(session, report, settings.chromium_path)
+        pdf, cached = stored_report_pdf(session, report, settings.chromium_path)
+    except NoPdf as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ChromiumUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="report-{report_id}.pdf"'})
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="report-{report_id}.pdf"',
+        "X-Workbench-Cache": "hit" if cached else "miss"})
 
 
 @router.post("/{report_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses={

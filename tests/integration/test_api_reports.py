@@ -20,6 +20,7 @@ from tests.integration.api_support import (
 )
 from tests.integration.conftest import FailingTemporalClient
 from workbench.config import REPO_ROOT, Settings
+from workbench.rendering.pdf import PDF_TEMPLATE_VERSION
 from workbench.reports.request import create_report_run
 from workbench.storage import reports as report_store
 from workbench.storage.db import make_engine, make_sessionmaker, transaction
@@ -241,3 +242,43 @@ def test_pdf_without_a_browser_is_503_naming_the_fix(offline_settings: Settings)
         engine.dispose()
     assert r.status_code == 503
     assert "apt-get install chromium" in r.json()["detail"] and "/nonexistent/chromium" in r.json()["detail"]
+
+
+def test_pdf_is_rendered_once_then_served_from_storage_and_every_download_is_recorded(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    report_id = queued_report(db, survey_with_responses(client))
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("Cached figure 4242")],
+        metadata={"kernelspec": {"name": "workbench", "display_name": "Workbench", "language": "python"}})
+    complete(db, report_id, {"response_count": 2}, nbformat.writes(notebook))
+
+    first = client.get(f"/api/v1/reports/{report_id}/pdf")
+    assert first.status_code == 200, first.text
+    assert first.headers["x-workbench-cache"] == "miss" and first.content.startswith(b"%PDF")
+    second = client.get(f"/api/v1/reports/{report_id}/pdf")
+    assert second.headers["x-workbench-cache"] == "hit" and second.content == first.content
+    with db() as session:
+        assert report_store.get_document(session, report_id=report_id, kind="pdf",
+                                         template_version=PDF_TEMPLATE_VERSION) == first.content
+        rows = report_store.downloads(session, report_id=report_id)
+        assert [(d.kind, d.cached, d.size) for d in rows] == [
+            ("pdf", False, len(first.content)), ("pdf", True, len(first.content))]
+        # a rerun changes the results: its documents are forgotten and the next download renders again
+        assert report_store.delete_documents(session, report_id=report_id) == 1
+        session.commit()
+    assert client.get(f"/api/v1/reports/{report_id}/pdf").headers["x-workbench-cache"] == "miss"
+
+
+@pytest.mark.parametrize("final", [ReportStatus.FAILED, ReportStatus.CANCELLED])
+def test_a_failed_or_cancelled_report_has_no_pdf_409(
+    client: TestClient, db: sessionmaker[Session], final: ReportStatus
+) -> None:
+    report_id = queued_report(db, survey_with_responses(client))
+    with transaction(db) as session:
+        report_store.set_report_status(session, report_id=report_id, status=final, error="it went wrong")
+    r = client.get(f"/api/v1/reports/{report_id}/pdf")
+    assert r.status_code == 409 and f"{final.value}: it has no PDF" in r.json()["detail"]
+    assert "it went wrong" in r.json()["detail"]
+    with db() as session:
+        assert report_store.downloads(session, report_id=report_id) == []

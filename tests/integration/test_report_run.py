@@ -73,7 +73,8 @@ async def test_a_report_runs_every_component_and_stores_json_html_and_notebook(
         report = report_store.get_report(session, report_id=report_id)
         assert report.status == "completed" and report.completed_at is not None
         rows = report_store.component_documents(session, report_id=report_id)
-        assert [r.component_type for r in rows] == ["basic_stats", "sentiment", "themes", "segments", "visualizations"]
+        assert [r.component_type for r in rows] == ["basic_stats", "sentiment", "themes", "segments", "visualizations",
+                                                    "summary"]
         for row in rows:
             assert row.status == "completed" and row.attempts == 1 and row.error is None
             assert row.cells_done == row.cells_total > 0
@@ -175,3 +176,17 @@ async def test_a_report_whose_start_was_lost_is_started_by_a_worker_once(tempora
             handle = temporal_env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome)
             assert (await handle.result()).status == "completed"
     assert await start_stranded_reports(temporal_env.client, settings, sessions, timedelta(0)) == []
+
+
+async def test_a_worker_can_store_the_pdf_when_the_report_finishes(temporal_env, settings) -> None:
+    from workbench.rendering.pdf import PDF_TEMPLATE_VERSION
+
+    settings = settings.model_copy(update={"render_pdf_when_finished": True})
+    survey_id = load_survey(settings, responses=50)
+    report_id, outcome, sessions = await generate(temporal_env, settings, survey_id, ["basic_stats"])
+    assert outcome.status == "completed"
+    with sessions() as session:
+        pdf = report_store.get_document(session, report_id=report_id, kind="pdf",
+                                        template_version=PDF_TEMPLATE_VERSION)
+        assert pdf is not None and pdf.startswith(b"%PDF")
+        assert report_store.downloads(session, report_id=report_id) == []  # stored ahead, not downloaded

@@ -141,6 +141,9 @@ def compose_report_notebook(title: str, sections: list[tuple[str, NotebookNode]]
 
 
 _lock = threading.Lock()
+# Stored PDFs are kept per template version: bump it when the composition or the exporter's settings change,
+# so reports are rendered again with the new template instead of served from storage.
+PDF_TEMPLATE_VERSION = "notebooks-1"
 
 
 @lru_cache(maxsize=4)

@@ -287,6 +287,26 @@ def _render(render: Callable[[Any], str], nb: Any) -> str | None:
         return None
 
 
+def store_report_pdf(sessions: sessionmaker[Session], settings: Settings, report_id: uuid.UUID) -> bool:
+    """Render and store a finished report's PDF ahead of its first download; True when one is stored now.
+
+    A report without a PDF (failed, cancelled) or a browser that will not start is logged, never raised: the
+    download renders on demand as usual.
+    """
+    from workbench.rendering.pdf import ChromiumUnavailable
+    from workbench.reports.views import NoPdf, ensure_stored_pdf
+
+    with sessions() as session:
+        report = _load_report(session, report_id)
+        try:
+            _, cached = ensure_stored_pdf(session, report, settings.chromium_path)
+        except (NoPdf, ChromiumUnavailable) as exc:
+            log.info("no PDF stored ahead for report %s: %s", report_id, exc)
+            return False
+        session.commit()
+        return not cached
+
+
 def cancel_report(sessions: sessionmaker[Session], report_id: uuid.UUID, reason: str) -> list[str]:
     """Settle a cancelled report: it and its unfinished components become cancelled; finished components keep
     their results. Returns the components cancelled. Idempotent (a retry finds nothing left to cancel)."""

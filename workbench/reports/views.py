@@ -3,6 +3,7 @@ prints them), the report page and the PDF."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from workbench.components import components
 from workbench.rendering.page import ComponentView, FindingsView, ReportView, render_report_page
-from workbench.rendering.pdf import render_report_pdf
+from workbench.rendering.pdf import PDF_TEMPLATE_VERSION, render_report_pdf
 from workbench.reports.links import ReportLinks
 from workbench.storage import reports as store
 from workbench.storage import surveys as survey_store
@@ -140,6 +141,42 @@ def report_page_view(session: Session, report: Report) -> ReportView:
 
 def report_page(session: Session, report: Report) -> str:
     return render_report_page(report_page_view(session, report))
+
+
+class NoPdf(ValueError):
+    """The report has no PDF to give: it failed or was cancelled."""
+
+
+def stored_report_pdf(
+    session: Session, report: Report, chromium_path: str | None, *, who: str | None = None,
+) -> tuple[bytes, bool]:
+    """The report's PDF and whether it came from storage: the first call renders and stores it (per template
+    version), later calls read it back. Every call is recorded as a download by `who`.
+
+    Raises:
+        NoPdf: A failed or cancelled report (nothing to read).
+        ChromiumUnavailable: Rendering was needed and no browser could start.
+    """
+    pdf, cached = ensure_stored_pdf(session, report, chromium_path)
+    store.record_download(session, report_id=report.id, kind="pdf", who=who, cached=cached, size=len(pdf))
+    session.commit()
+    return pdf, cached
+
+
+def ensure_stored_pdf(session: Session, report: Report, chromium_path: str | None) -> tuple[bytes, bool]:
+    """The stored PDF of the report, rendered and stored first if missing; (pdf, whether it was stored already).
+    The caller commits. Raises `NoPdf` or `ChromiumUnavailable` as `stored_report_pdf`."""
+    if report.status in (ReportStatus.FAILED, ReportStatus.CANCELLED):
+        raise NoPdf(f"report {report.id} {report.status.value}: it has no PDF"
+                    + (f" ({report.error})" if report.error else ""))
+    pdf = store.get_document(session, report_id=report.id, kind="pdf", template_version=PDF_TEMPLATE_VERSION)
+    if pdf is not None:
+        return pdf, True
+    started = time.perf_counter()
+    pdf = report_pdf(session, report, chromium_path)
+    store.save_document(session, report_id=report.id, kind="pdf", template_version=PDF_TEMPLATE_VERSION,
+                        content=pdf, render_seconds=round(time.perf_counter() - started, 3))
+    return pdf, False
 
 
 def report_pdf(session: Session, report: Report, chromium_path: str | None) -> bytes:

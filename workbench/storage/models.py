@@ -13,6 +13,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -178,6 +179,40 @@ class ReportComponent(Base):
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+
+
+class ReportDocument(Base):
+    """A rendered document of a finished report (the PDF), kept per template version so a download after the
+    first is served from storage; a rerun of a component deletes the report's documents."""
+
+    __tablename__ = "report_documents"
+
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("generated_reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # "pdf"
+    template_version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    render_seconds: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReportDownload(Base):
+    """Who downloaded what of a report, and when (who: the caller once access control exists)."""
+
+    __tablename__ = "report_downloads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("generated_reports.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    who: Mapped[str | None] = mapped_column(String(200))
+    cached: Mapped[bool]
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ImportJob(Base):

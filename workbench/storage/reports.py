@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
 from workbench.storage.models import (
     ComponentStatus,
     Report,
     ReportComponent,
+    ReportDocument,
+    ReportDownload,
     ReportSnapshot,
     ReportStatus,
     utcnow,
@@ -183,6 +187,44 @@ def cancel_unfinished_components(session: Session, *, report_id: uuid.UUID, reas
             row.completed_at = utcnow()
             cancelled.append(row.component_type)
     return cancelled
+
+
+def get_document(session: Session, *, report_id: uuid.UUID, kind: str, template_version: str) -> bytes | None:
+    """A stored rendered document of the report, or None."""
+    row = session.get(ReportDocument, (report_id, kind, template_version), options=[undefer(ReportDocument.content)])
+    return None if row is None else row.content
+
+
+def save_document(
+    session: Session, *, report_id: uuid.UUID, kind: str, template_version: str, content: bytes,
+    render_seconds: float | None = None,
+) -> None:
+    """Store a rendered document; when two renders race, the first stored wins (both are the same report)."""
+    if session.get(ReportDocument, (report_id, kind, template_version)) is not None:
+        return
+    try:
+        with session.begin_nested():  # a savepoint, so losing the race keeps the caller's transaction usable
+            session.add(ReportDocument(
+                report_id=report_id, kind=kind, template_version=template_version, content=content,
+                size=len(content), sha256=hashlib.sha256(content).hexdigest(), render_seconds=render_seconds))
+    except IntegrityError:  # stored by a concurrent download meanwhile
+        pass
+
+
+def delete_documents(session: Session, *, report_id: uuid.UUID) -> int:
+    """Forget the report's rendered documents (its results changed); returns how many."""
+    result = session.execute(delete(ReportDocument).where(ReportDocument.report_id == report_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def record_download(session: Session, *, report_id: uuid.UUID, kind: str, who: str | None, cached: bool,
+                    size: int) -> None:
+    session.add(ReportDownload(report_id=report_id, kind=kind, who=who, cached=cached, size=size))
+
+
+def downloads(session: Session, *, report_id: uuid.UUID) -> list[ReportDownload]:
+    return list(session.scalars(select(ReportDownload).where(ReportDownload.report_id == report_id)
+                                .order_by(ReportDownload.id)))
 
 
 def component_results(session: Session, *, report_id: uuid.UUID, names: list[str]) -> dict[str, dict[str, Any]]:
