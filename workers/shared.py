@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from workbench.statuses import ComponentStatus, ReportStatus
 
 
-def workflow_id(report_id: str) -> str:
-    """The workflow id is the report id: one run per report, and Temporal refuses a duplicate start."""
-    return report_id
+def workflow_id(report_id: str, run: int = 0) -> str:
+    """The first run's workflow id is the report id (Temporal refuses a duplicate start); a rerun's is
+    `<report id>.rerun-<n>`."""
+    return report_id if run == 0 else f"{report_id}.rerun-{run}"
 
 
 @dataclass

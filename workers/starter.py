@@ -18,8 +18,10 @@ from temporalio.service import TLSConfig
 
 from workbench.components import components
 from workbench.config import Settings
+from workbench.reports import steps
 from workbench.reports.request import create_report_run
-from workbench.statuses import ReportStatus
+from workbench.reports.rerun import Rerun, RerunRefused, prepare_rerun
+from workbench.statuses import ComponentStatus, ReportStatus
 from workbench.storage import reports as report_store
 from workbench.storage.db import transaction
 from workbench.storage.models import Report
@@ -85,16 +87,40 @@ def report_input(
     )
 
 
+def rerun_input(
+    settings: Settings, report_id: str, names: list[str], needs: Mapping[str, list[str]],
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ReportInput:
+    """The plan of a rerun: `names` (dependency order), each waiting only for what it needs among them; what it
+    needs outside the rerun has completed and is read from storage."""
+    chosen = parameters or {}
+    return ReportInput(
+        report_id=report_id,
+        components=[ComponentPlan(name, list(needs.get(name, [])),
+                                  queue_name(settings.task_queue, components.get(name).queue_for(chosen.get(name))))
+                    for name in names],
+        component_timeout_seconds=settings.component_timeout_seconds,
+        heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+        max_component_attempts=settings.max_component_attempts,
+    )
+
+
 async def start_report(
     client: Client, settings: Settings, report_id: str, component_names: list[str],
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> bool:
     """Start the report's workflow; False if it was started before (one run per report, ever)."""
+    return await _start(client, settings, report_input(settings, report_id, component_names, parameters), 0)
+
+
+async def _start(client: Client, settings: Settings, plan: ReportInput, run: int) -> bool:
+    """Start the workflow of run `run` of the report; False if it was started before."""
+    report_id = plan.report_id
     try:
         await client.start_workflow(
             ReportWorkflow.run,
-            report_input(settings, report_id, component_names, parameters),
-            id=workflow_id(report_id),
+            plan,
+            id=workflow_id(report_id, run),
             task_queue=queue_name(settings.task_queue, Queue.REPORTS),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
@@ -141,6 +167,42 @@ async def queue_report(
     return report
 
 
+async def rerun_component(
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    client: Callable[[], Awaitable[Client]],
+    organization_id: uuid.UUID,
+    report_id: uuid.UUID,
+    component: str,
+) -> Report:
+    """Rerun `component` of a finished report and what depends on it (`workbench.reports.rerun`).
+
+    Raises `RerunRefused` (404 / 409) before anything changes, and `TemporalUnavailable` after failing the
+    reset components with the reason (the others keep their results).
+    """
+    def store() -> tuple[Report, Rerun]:
+        with transaction(sessions) as session:
+            report = report_store.get_report(session, report_id=report_id, organization_id=organization_id)
+            if report is None:
+                raise RerunRefused(404, f"report {report_id} not found")
+            rerun = prepare_rerun(session, report, component)
+            session.flush()
+            session.expunge(report)
+            return report, rerun
+
+    report, rerun = await asyncio.to_thread(store)
+    plan = rerun_input(settings, str(report.id), rerun.components, rerun.needs, report.parameters)
+    try:
+        await _start(await client(), settings, plan, rerun.run)
+    except Exception as exc:
+        message = f"could not start the rerun: {exc}"
+        await asyncio.to_thread(steps.fail_report, sessions, report.id, message)
+        raise TemporalUnavailable(message, report.id) from exc
+    log.info("rerunning %s of report %s (run %d)", ", ".join(rerun.components), report.id, rerun.run)
+    return report
+
+
 def _mark_failed(sessions: sessionmaker[Session], report_id: uuid.UUID, message: str) -> None:
     with transaction(sessions) as session:
         report_store.set_report_status(session, report_id=report_id, status=ReportStatus.FAILED, error=message)
@@ -155,7 +217,15 @@ async def start_stranded_reports(
         stranded = report_store.queued_reports(session, older_than=older_than)
     started = []
     for report in stranded:
-        if await start_report(client, settings, str(report.id), list(report.component_names), report.parameters):
+        if report.run_number:  # a rerun whose starter died: its components are the pending ones
+            pending = [c.component_type for c in report.components if c.status == ComponentStatus.PENDING]
+            needs = {n: [d for d in components.get(n).needs if d in pending] for n in pending}
+            plan = rerun_input(settings, str(report.id), pending, needs, report.parameters)
+            was_started = await _start(client, settings, plan, report.run_number)
+        else:
+            was_started = await start_report(client, settings, str(report.id), list(report.component_names),
+                                             report.parameters)
+        if was_started:
             log.warning("started the stranded report %s", report.id)
             started.append(str(report.id))
     return started

@@ -40,9 +40,9 @@ class SweepResult:
 
 async def settle_ended_workflows(client: Client, sessions: sessionmaker[Session]) -> list[str]:
     settled = []
-    for report_id in await asyncio.to_thread(unsettled_reports, sessions, UNSETTLED_AFTER):
+    for report_id, run in await asyncio.to_thread(unsettled_reports, sessions, UNSETTLED_AFTER):
         try:
-            description = await client.get_workflow_handle(workflow_id(str(report_id))).describe()
+            description = await client.get_workflow_handle(workflow_id(str(report_id), run)).describe()
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise

@@ -27,6 +27,7 @@ from workbench.rendering.pdf import ChromiumUnavailable
 from workbench.reports import steps
 from workbench.reports.links import ReportLinks as Links
 from workbench.reports.request import ReportRequestError, SurveyNotFound
+from workbench.reports.rerun import RerunRefused
 from workbench.reports.views import NoPdf, component_status_view, report_status_view, stored_report_pdf
 from workbench.statuses import ComponentStatus, ReportStatus
 from workbench.storage import reports as store
@@ -34,6 +35,7 @@ from workbench.storage import surveys as survey_store
 from workbench.storage.models import Report, ReportComponent
 from workers.shared import workflow_id
 from workers.starter import TemporalUnavailable, queue_report
+from workers.starter import rerun_component as start_rerun
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=error_responses(503))
 MAX_OFFSET = 2**31 - 1  # every backend's integer holds it; more would overflow PostgreSQL's bigint binding
@@ -181,7 +183,7 @@ async def cancel_report(report: ReportDep, temporal: TemporalDep, sessions: Sess
                             f"report {report_id} has already finished ({report.status.value}); nothing to cancel")
     try:
         client = await temporal.client()
-        await client.get_workflow_handle(workflow_id(str(report_id))).cancel()
+        await client.get_workflow_handle(workflow_id(str(report_id), report.run_number)).cancel()
     except TemporalUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     except RPCError as exc:
@@ -196,4 +198,29 @@ async def cancel_report(report: ReportDep, temporal: TemporalDep, sessions: Sess
         if current.status.finished and current.status != ReportStatus.CANCELLED:
             raise HTTPException(status.HTTP_409_CONFLICT,
                                 f"report {report_id} has already finished ({current.status.value}); nothing to cancel")
+        return status_public(current)
+
+
+@router.post("/{report_id}/components/{component}/rerun", status_code=status.HTTP_202_ACCEPTED, responses={
+    **error_responses(404, 409, 503, e404="Unknown report, or no such component in it",
+                      e409="The report is still running, or never started, or the component's inputs are missing",
+                      e503="Temporal unreachable (the rerun components are marked failed)")})
+async def rerun_component(
+    report_id: uuid.UUID, component: str, org: OrganizationDep, settings: SettingsDep, temporal: TemporalDep,
+    sessions: SessionsDep, response: Response,
+) -> ReportStatusPublic:
+    """Rerun one component of a finished report, and the components that read its result, with the current
+    notebook on the report's frozen snapshot. The others keep their results; the stored PDF is dropped and
+    rendered again on the next download. Answers 202 with the status (`Location`: the status URL)."""
+    try:
+        await start_rerun(sessions=sessions, settings=settings, client=temporal.client, organization_id=org,
+                          report_id=report_id, component=component)
+    except RerunRefused as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    except TemporalUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    response.headers["Location"] = Links.of(report_id).status
+    with sessions() as session:
+        current = store.get_report(session, report_id=report_id)
+        assert current is not None  # it was there a moment ago; reports are not deleted
         return status_public(current)

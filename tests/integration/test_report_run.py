@@ -104,12 +104,12 @@ async def test_a_notebook_that_raises_fails_its_component_only(temporal_env, set
     survey_id = load_survey(settings, responses=120)
     report_id, outcome, sessions = await generate(temporal_env, settings, survey_id)
     assert outcome.status == "partial"
-    assert outcome.failed_components == ["sentiment"]
+    assert outcome.failed_components == ["sentiment", "summary"]  # summary reads sentiment: skipped
     with sessions() as session:
         report = report_store.get_report(session, report_id=report_id)
         assert report.status == "partial" and "sentiment" in report.error
         public = report_status_view(report)  # what GET /api/v1/reports/{id}/status answers
-        assert public.failed_components == ["sentiment"] and public.progress == 1.0
+        assert public.failed_components == ["sentiment", "summary"] and public.progress == 1.0
         rows = {r.component_type: r for r in report_store.component_documents(session, report_id=report_id)}
         failed = rows.pop("sentiment")
         assert failed.status == "failed"
@@ -120,6 +120,8 @@ async def test_a_notebook_that_raises_fails_its_component_only(temporal_env, set
         assert executed.cells[failed.error["cell_index"]].source.startswith("print('about to fail')")
         assert failed.html and "about to fail" in failed.html and "<b>oops</b>" not in failed.html
         assert failed.result is None
+        skipped = rows.pop("summary")
+        assert skipped.status == "skipped" and "needs sentiment" in skipped.error["message"]
         assert {r.status for r in rows.values()} == {"completed"}
 
 

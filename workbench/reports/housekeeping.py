@@ -46,11 +46,13 @@ def remove_stale_work_dirs(settings: Settings, sessions: sessionmaker[Session]) 
     return removed
 
 
-def unsettled_reports(sessions: sessionmaker[Session], older_than: timedelta) -> list[uuid.UUID]:
-    """Reports marked running since before `older_than` ago: candidates to check against their workflow."""
+def unsettled_reports(sessions: sessionmaker[Session], older_than: timedelta) -> list[tuple[uuid.UUID, int]]:
+    """(id, run number) of reports marked running since before `older_than` ago: candidates to check against
+    the workflow of their current run."""
     with sessions() as session:
-        return list(session.scalars(select(Report.id).where(
-            Report.status == ReportStatus.RUNNING, Report.started_at < utcnow() - older_than)))
+        rows = session.execute(select(Report.id, Report.run_number).where(
+            Report.status == ReportStatus.RUNNING, Report.started_at < utcnow() - older_than))
+        return [(row[0], row[1]) for row in rows]
 
 
 def settle_report(sessions: sessionmaker[Session], report_id: uuid.UUID, reason: str) -> ReportStatus:

@@ -59,11 +59,12 @@ def prepare_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> int
         unknown = [n for n in report.component_names if n not in components]
         if unknown:
             raise InvalidReport(f"unknown components: {', '.join(unknown)}")
-        survey = survey_store.get_survey(session, organization_id=report.organization_id, survey_id=report.survey_id)
-        if survey is None:
-            raise InvalidReport(f"survey {report.survey_id} no longer exists")
-        snapshot = report_store.load_snapshot(session, report_id=report_id)
+        snapshot = report_store.load_snapshot(session, report_id=report_id)  # a rerun's: frozen already
         if snapshot is None:
+            survey = survey_store.get_survey(session, organization_id=report.organization_id,
+                                             survey_id=report.survey_id)
+            if survey is None:
+                raise InvalidReport(f"survey {report.survey_id} no longer exists")
             snapshot = survey_store.build_snapshot(session, survey=survey)
             report_store.save_snapshot(session, report_id=report_id, snapshot=snapshot)
         if not snapshot.responses:

@@ -133,6 +133,8 @@ class Report(Base):
     # Per-component parameters the request set ({"themes": {"n_themes": 8}}); defaults come from the notebooks.
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    # 0: the first run; each rerun of a component counts one up (its workflow id says which run it is).
+    run_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
