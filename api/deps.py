@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.import_jobs import ImportRunner
+from api.progress import ProgressHub
 from api.temporal import TemporalGateway
 from workbench.config import Settings
 from workbench.storage import reports as report_store
@@ -44,12 +45,33 @@ def get_import_runner(request: Request) -> ImportRunner:
     return request.app.state.imports
 
 
+def get_progress_hub(request: Request) -> ProgressHub:
+    """The app's one hub of report pollers, made on first use (from the app's own session factory)."""
+    state = request.app.state
+    if getattr(state, "progress", None) is None:
+        sessions: sessionmaker[Session] = state.sessions
+
+        def load(report_id: uuid.UUID) -> dict[str, Any] | None:
+            from api.schemas import ReportStatusPublic
+            from workbench.reports.views import report_status_view
+
+            with sessions() as session:
+                report = report_store.get_report(session, report_id=report_id)
+                if report is None:
+                    return None
+                return ReportStatusPublic.model_validate(report_status_view(report)).model_dump(mode="json")
+
+        state.progress = ProgressHub(load)
+    return state.progress
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 OrganizationDep = Annotated[uuid.UUID, Depends(get_organization_id)]
 TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
 ImportRunnerDep = Annotated[ImportRunner, Depends(get_import_runner)]
+ProgressHubDep = Annotated[ProgressHub, Depends(get_progress_hub)]
 
 
 def get_report_or_404(report_id: uuid.UUID, session: SessionDep, org: OrganizationDep) -> Report:

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import OrganizationDep, ReportDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.deps import (
+    OrganizationDep,
+    ProgressHubDep,
+    ReportDep,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    TemporalDep,
+)
+from api.progress import events
 from api.schemas import (
     ComponentPublic,
     ReportAccepted,
@@ -224,3 +235,23 @@ async def rerun_component(
         current = store.get_report(session, report_id=report_id)
         assert current is not None  # it was there a moment ago; reports are not deleted
         return status_public(current)
+
+
+@router.get("/{report_id}/events", response_class=EventSourceResponse, responses=error_responses(404))
+async def report_events(report: ReportDep, hub: ProgressHubDep, request: Request) -> AsyncIterator[ServerSentEvent]:
+    """Live progress as Server-Sent Events: `state` (the whole status, first), then `component` (a component
+    started, advanced a cell, completed, failed...), `report` (the report's status or progress changed) and
+    `end` (it finished; the stream closes). Event ids count the states; a client that reconnects with
+    `Last-Event-ID` gets the current `state` and continues from there. Every reader of a report shares one
+    database poller."""
+    previous: dict[str, Any] | None = None
+    last = 0
+    async for version, state in hub.watch(report.id):
+        if await request.is_disconnected():
+            return
+        if version == last:
+            yield ServerSentEvent(comment="keep-alive")
+            continue
+        for name, data in events(previous, state):
+            yield ServerSentEvent(event=name, data=data, id=str(version), retry=2000)
+        previous, last = state, version

@@ -31,7 +31,9 @@ pytestmark = pytest.mark.faults
 MAX_EXAMPLES = 30  # per operation
 # 503s this deployment answers on purpose, each documented: Temporal is unreachable, Chromium is missing.
 DELIBERATE_503 = {("GET", "/health"): "", ("GET", "/health/ready"): "", ("POST", "/api/v1/reports"): "Temporal",
-                  ("GET", "/api/v1/reports/{report_id}/pdf"): "Chromium"}
+                  ("GET", "/api/v1/reports/{report_id}/pdf"): "Chromium",
+                  ("POST", "/api/v1/reports/{report_id}/cancel"): "Temporal",
+                  ("POST", "/api/v1/reports/{report_id}/components/{component}/rerun"): "Temporal"}
 
 
 def no_server_error(ctx: Any, response: Any, case: Any) -> None:
@@ -138,7 +140,9 @@ def _openapi() -> dict[str, Any]:
     return create_app(Settings(temporal_address=UNREACHABLE_TEMPORAL)).openapi()
 
 
-schema = schemathesis.openapi.from_dict(_openapi())
+# The progress stream of a report that never runs (Temporal is unreachable here) stays open by design, so it is
+# left out; tests/integration/test_progress_events.py covers it on a real worker.
+schema = schemathesis.openapi.from_dict(_openapi()).exclude(path_regex=r"/events$")
 
 
 @schema.hook
