@@ -12,8 +12,7 @@ import threading
 from functools import lru_cache
 from typing import Any
 
-import bleach
-from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
+import nh3
 from bs4 import BeautifulSoup
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
@@ -38,39 +37,46 @@ _TAG_ATTRS = {
     "table": {"border"},
     "ol": {"start"},
 }
+_ATTRIBUTES = {"*": set(_COMMON_ATTRS), **{tag: set(names) for tag, names in _TAG_ATTRS.items()}}
 _DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,", re.IGNORECASE)
-_CSS = CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES)
+# Inline styles keep layout and emphasis only: nothing that loads (url()) or positions over the page.
+_CSS_PROPERTIES = frozenset({
+    "background-color", "border", "border-bottom", "border-collapse", "border-color", "border-left",
+    "border-right", "border-style", "border-top", "border-width", "color", "font-size", "font-style",
+    "font-weight", "height", "margin", "margin-bottom", "margin-left", "margin-right", "margin-top", "max-width",
+    "min-width", "padding", "padding-bottom", "padding-left", "padding-right", "padding-top", "text-align",
+    "text-decoration", "vertical-align", "white-space", "width", "word-break",
+})
 _ACTIVE_TAGS = ("script", "iframe", "frame", "object", "embed", "base", "meta", "link", "form", "svg", "math")
 _URL_ATTRS = ("href", "src", "action", "formaction", "xlink:href")
 
 
-def _allow_attribute(tag: str, name: str, value: str) -> bool:
-    if name in _COMMON_ATTRS or name in _TAG_ATTRS.get(tag, ()):
-        if tag == "img" and name == "src":
-            # Only inline images: a remote src would make the browser (or the PDF renderer) fetch a URL.
-            return bool(_DATA_IMAGE.match(value))
-        if tag == "a" and name == "href":
-            return not value.strip().lower().startswith("data:")
-        return True
-    return False
+def _filter_attribute(tag: str, name: str, value: str) -> str | None:
+    """nh3's per-attribute check after its allowlists: None drops the attribute."""
+    if tag == "img" and name == "src":
+        # Only inline images: a remote src would make the browser (or the PDF renderer) fetch a URL.
+        return value if _DATA_IMAGE.match(value) else None
+    if tag == "a" and name == "href" and value.strip().lower().startswith("data:"):
+        return None
+    return value
 
 
 def clean_untrusted_html(html: Any) -> str:
-    """Sanitize HTML from a notebook cell or output: disallowed markup is escaped, never executed."""
+    """Sanitize HTML from a notebook cell or output with nh3: disallowed tags are removed (their text stays,
+    as text), scripts and style blocks go with their content, and attributes, URLs and inline CSS are
+    allowlisted. Nothing in the result can run or load."""
     text = html.decode() if isinstance(html, bytes) else str(html)
-    if "<style" in text.lower():
-        # pandas puts a <style scoped> block before every DataFrame; escaped, it would show as text.
-        soup = BeautifulSoup(text, features="html.parser")
-        for element in soup.find_all("style"):
-            element.decompose()
-        text = str(soup)
-    return bleach.clean(
+    return nh3.clean(
         text,
-        tags=_TAGS,
-        attributes=_allow_attribute,
-        protocols={"http", "https", "mailto", "data"},
-        css_sanitizer=_CSS,
+        tags=set(_TAGS),
+        # pandas puts a <style scoped> block before every DataFrame: dropped with its content, not shown.
+        clean_content_tags={"script", "style"},
+        attributes=_ATTRIBUTES,
+        attribute_filter=_filter_attribute,
+        url_schemes={"http", "https", "mailto", "data"},
         strip_comments=True,
+        link_rel="noopener noreferrer",
+        filter_style_properties=set(_CSS_PROPERTIES),
     )
 
 
