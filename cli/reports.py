@@ -118,3 +118,51 @@ def report_status(report_id: Annotated[uuid.UUID, typer.Argument()]) -> None:
             line += f"  {c.error.get('message', '')}"
         console.print(line, highlight=False, markup=False)
     console.print(f"  {view.links.page}", highlight=False, markup=False)
+
+
+@app.command("cancel")
+def report_cancel(
+    report_id: Annotated[uuid.UUID, typer.Argument()],
+    wait: Annotated[bool, typer.Option(help="Wait until the report is cancelled")] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds")] = 120,
+) -> None:
+    """Cancel a queued or running report: its kernels stop, unfinished components become cancelled."""
+    from workbench.storage.models import DEFAULT_ORGANIZATION_ID
+    from workers.starter import CancelRefused, TemporalUnavailable, cancel_report, connect
+
+    settings = get_settings()
+    try:
+        asyncio.run(cancel_report(sessions=sessions_for(settings), client=lambda: connect(settings),
+                                  organization_id=DEFAULT_ORGANIZATION_ID, report_id=report_id))
+    except (CancelRefused, TemporalUnavailable) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"report {report_id}: cancel requested", highlight=False)
+    if wait:
+        console.print(f"report {report_id}: {watch_report(settings, report_id, timeout)}", highlight=False)
+
+
+@app.command("rerun")
+def report_rerun(
+    report_id: Annotated[uuid.UUID, typer.Argument()],
+    component: Annotated[str, typer.Argument(help="The component to run again (what reads its result reruns too)")],
+    wait: Annotated[bool, typer.Option(help="Show progress and wait for the rerun to finish")] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait: give up after this many seconds")] = 1800,
+) -> None:
+    """Rerun one component of a finished report with its current notebook, on the report's frozen snapshot."""
+    from workbench.reports.rerun import RerunRefused
+    from workbench.storage.models import DEFAULT_ORGANIZATION_ID
+    from workers.starter import TemporalUnavailable, connect, rerun_component
+
+    settings = get_settings()
+    try:
+        asyncio.run(rerun_component(sessions=sessions_for(settings), settings=settings,
+                                    client=lambda: connect(settings), organization_id=DEFAULT_ORGANIZATION_ID,
+                                    report_id=report_id, component=component))
+    except (RerunRefused, TemporalUnavailable) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"report {report_id}: rerunning {component}", highlight=False)
+    if wait:
+        status = watch_report(settings, report_id, timeout)
+        console.print(f"report {report_id}: {status}", highlight=False)
+        if status != "completed":
+            raise typer.Exit(1)

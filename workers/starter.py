@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from workbench.components import components
 from workbench.config import Settings
@@ -201,6 +201,53 @@ async def rerun_component(
         raise TemporalUnavailable(message, report.id) from exc
     log.info("rerunning %s of report %s (run %d)", ", ".join(rerun.components), report.id, rerun.run)
     return report
+
+
+class CancelRefused(ValueError):
+    """The report cannot be cancelled (`status`: 404 unknown, 409 already finished)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def cancel_report(
+    *, sessions: sessionmaker[Session], client: Callable[[], Awaitable[Client]], organization_id: uuid.UUID,
+    report_id: uuid.UUID,
+) -> Report:
+    """Ask the workflow of the report's current run to cancel (it stops the running kernels, then marks the
+    report and its unfinished components cancelled); a report without a running workflow (its starter died) is
+    marked here. Returns the report as it is now (still running until its workflow has settled it).
+
+    Raises `CancelRefused` (404 / 409) and `TemporalUnavailable`.
+    """
+    def load() -> Report | None:
+        with sessions() as session:
+            report = report_store.get_report(session, report_id=report_id, organization_id=organization_id)
+            if report is not None:
+                session.expunge(report)
+            return report
+
+    report = await asyncio.to_thread(load)
+    if report is None:
+        raise CancelRefused(404, f"report {report_id} not found")
+    if report.status.finished:
+        raise CancelRefused(409, f"report {report_id} has already finished ({report.status.value}); "
+                                 "nothing to cancel")
+    try:
+        await (await client()).get_workflow_handle(workflow_id(str(report_id), report.run_number)).cancel()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise TemporalUnavailable(f"Temporal refused the cancel: {exc}") from exc
+        # No running workflow: never started (its starter died) or just ended; settle the row here.
+        await asyncio.to_thread(steps.cancel_report, sessions, report_id, "cancelled by request")
+    current = await asyncio.to_thread(load)
+    if current is None:
+        raise CancelRefused(404, f"report {report_id} not found")
+    if current.status.finished and current.status != ReportStatus.CANCELLED:
+        raise CancelRefused(409, f"report {report_id} has already finished ({current.status.value}); "
+                                 "nothing to cancel")
+    return current
 
 
 def _mark_failed(sessions: sessionmaker[Session], report_id: uuid.UUID, message: str) -> None:

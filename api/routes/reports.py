@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict
@@ -11,7 +10,6 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import (
     OrganizationDep,
@@ -35,17 +33,16 @@ from api.schemas import (
     error_responses,
 )
 from workbench.rendering.pdf import ChromiumUnavailable
-from workbench.reports import steps
 from workbench.reports.links import ReportLinks as Links
 from workbench.reports.request import ReportRequestError, SurveyNotFound
 from workbench.reports.rerun import RerunRefused
 from workbench.reports.views import NoPdf, component_status_view, report_status_view, stored_report_pdf
-from workbench.statuses import ComponentStatus, ReportStatus
+from workbench.statuses import ComponentStatus
 from workbench.storage import reports as store
 from workbench.storage import surveys as survey_store
 from workbench.storage.models import Report, ReportComponent
-from workers.shared import workflow_id
-from workers.starter import TemporalUnavailable, queue_report
+from workers.starter import CancelRefused, TemporalUnavailable, queue_report
+from workers.starter import cancel_report as cancel_run
 from workers.starter import rerun_component as start_rerun
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=error_responses(503))
@@ -185,31 +182,19 @@ def get_pdf(report: ReportDep, session: SessionDep, settings: SettingsDep) -> Re
 @router.post("/{report_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses={
     **error_responses(404, 409, 503, e409="The report has already finished",
                       e503="Temporal unreachable, or the database is unavailable")})
-async def cancel_report(report: ReportDep, temporal: TemporalDep, sessions: SessionsDep) -> ReportStatusPublic:
+async def cancel_report(
+    report_id: uuid.UUID, org: OrganizationDep, temporal: TemporalDep, sessions: SessionsDep,
+) -> ReportStatusPublic:
     """Cancel a queued or running report: running kernels are stopped, unfinished components and the report
     become `cancelled` (completed components keep their results). Answers 202 with the status; poll it."""
-    report_id = report.id
-    if report.status.finished:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"report {report_id} has already finished ({report.status.value}); nothing to cancel")
     try:
-        client = await temporal.client()
-        await client.get_workflow_handle(workflow_id(str(report_id), report.run_number)).cancel()
+        report = await cancel_run(sessions=sessions, client=temporal.client, organization_id=org,
+                                  report_id=report_id)
+    except CancelRefused as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
     except TemporalUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Temporal refused the cancel: {exc}") from exc
-        # No running workflow: never started (its starter died) or just ended; settle the row here.
-        await asyncio.to_thread(steps.cancel_report, sessions, report_id, "cancelled by request")
-    with sessions() as session:
-        current = store.get_report(session, report_id=report_id)
-        if current is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"report {report_id} not found")
-        if current.status.finished and current.status != ReportStatus.CANCELLED:
-            raise HTTPException(status.HTTP_409_CONFLICT,
-                                f"report {report_id} has already finished ({current.status.value}); nothing to cancel")
-        return status_public(current)
+    return ReportStatusPublic.model_validate(report_status_view(report))
 
 
 @router.post("/{report_id}/components/{component}/rerun", status_code=status.HTTP_202_ACCEPTED, responses={

@@ -71,6 +71,28 @@ def test_report_while_temporal_is_down_is_a_message_and_marks_the_report_failed(
     assert status.exit_code == 0 and "failed" in status.output
 
 
+def test_cancel_and_rerun_answer_with_messages(cli_env: str) -> None:
+    CliRunner().invoke(app, ["survey", "import", str(SAMPLE_PATH)])
+    with make_sessionmaker(make_engine(cli_env))() as session:
+        [survey] = store.list_surveys(session, organization_id=DEFAULT_ORGANIZATION_ID)
+    CliRunner().invoke(app, ["report", "generate", str(survey.id), "-c", "basic_stats"])  # Temporal is down: failed
+    with make_sessionmaker(make_engine(cli_env))() as session:
+        [report] = reports.list_reports(session, organization_id=DEFAULT_ORGANIZATION_ID)
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, ["report", *args])
+        return result.exit_code, " ".join(result.output.split())  # rich wraps long lines
+
+    code, out = run("cancel", str(report.id))
+    assert code == 2 and "already finished (failed); nothing to cancel" in out
+    code, out = run("rerun", str(report.id), "basic_stats")
+    assert code == 2 and "never started" in out and "Traceback" not in out
+    code, out = run("rerun", str(report.id), "astrology")
+    assert code == 2 and "has no component 'astrology'" in out
+    code, out = run("cancel", str(uuid.uuid4()))
+    assert code == 2 and "not found" in out
+
+
 def test_status_of_an_unknown_report_is_a_message(cli_env: str) -> None:
     result = CliRunner().invoke(app, ["report", "status", str(uuid.uuid4())])
     assert result.exit_code == 2 and "not found" in result.output
