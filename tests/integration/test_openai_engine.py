@@ -261,3 +261,24 @@ def test_a_kernel_scores_with_the_openai_engine_and_the_key_stays_out_of_the_not
     assert len(server.requests) == 2
     assert ledger.by_component()["llmprobe"]["cached_calls"] == 2
     ledger.close()
+
+
+def test_the_sentiment_result_names_the_model_and_counts_its_tokens(server: FakeOpenAI) -> None:
+    from workbench.analysis.sentiment import analyze_sentiment
+    from workbench.surveys.schema import Snapshot
+
+    snapshot = Snapshot.model_validate({
+        "survey": {"id": "s", "title": "T", "questions": [{"key": "why", "type": "text", "text": "Why?"}]},
+        "responses": [{"respondent_id": f"r{i}", "answers": {"why": text}} for i, text in enumerate(ANSWERS)],
+    })
+    factory = engines._factories["openai"]
+    engines.register("openai", lambda: engine_for(server))
+    try:
+        result = analyze_sentiment(snapshot, engine="openai")
+    finally:
+        engines.register("openai", factory)
+    assert result["engine"] == "openai" and result["engine_info"]["model"].startswith("fake-model @ 127.0.0.1")
+    assert result["engine_info"]["evaluation"] is None  # not measured: the report says so instead of a figure
+    assert result["usage"]["calls"] == len(server.requests) == 3  # 7 answers in batches of 3
+    assert result["usage"]["prompt_tokens"] > 0 and result["usage"]["completion_tokens"] > 0
+    assert result["questions"]["why"]["n"] == len(ANSWERS)

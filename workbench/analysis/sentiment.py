@@ -166,7 +166,11 @@ def analyze_sentiment(
             "top_negative": _top(rows, "negative", top_n),
         }
     overall_aside["languages"] = dict(sorted(overall_aside["languages"].items()))
+    # A model-backed engine counts its tokens (calls served from the reply cache cost none).
+    client = getattr(scorer, "client", None)
+    usage = dict(client.usage) if client is not None and isinstance(getattr(client, "usage", None), dict) else None
     return {
+        "usage": usage,
         "engine": info.name,
         "engine_info": info.as_dict(),
         "questions": questions,
