@@ -160,7 +160,8 @@ def test_api_and_cli_callers_get_the_same_issues(definition: SurveyDefinition, t
                                                existing={"x"}))
     cli_style = issues(lambda: read_responses_file(definition, path, {"x"}))
     assert api_style == cli_style
-    assert [(i.row, i.field) for i in api_style] == [(1, "started_at")]  # shape errors stop before answer checks
+    # one pass: the malformed response and the bad answer of a well-formed one, in row order
+    assert [(i.row, i.field) for i in api_style] == [(1, "started_at"), (2, "nps")]
 
     csv_text = "respondent_id,started_at,nps\nr1,2026-01-01T00:00:00Z,9\nr2,2026-01-01T00:00:00Z,11\n"
     (tmp_path / "responses.csv").write_text(csv_text)
@@ -187,7 +188,7 @@ def test_every_caller_goes_through_the_one_mapping(
     survey = tmp_path / "survey.json"
     survey.write_text(json.dumps({"title": "", "questions": [{"key": "a", "type": "text", "text": "?"}]}))
     issues(lambda: read_survey_file(survey))
-    assert calls == [{"whole": "response"}, {"row": 2}, {"row": "-", "whole": "survey"}]
+    assert calls == [{"row": 0, "whole": "response"}, {"row": 2}, {"row": "-", "whole": "survey"}]
 
 
 # --- JSON -------------------------------------------------------------------------------------------------------

@@ -45,19 +45,23 @@ def _figures(rows: Sequence[Scored]) -> dict[str, Any]:
     }
 
 
-def _finding(question: str, by: str, test: dict[str, Any], segments: list[dict[str, Any]]) -> str | None:
-    """"Negative answers about <q> are more common among Free (32%) than among Enterprise (12%) ..." or None."""
-    rows = [s for s in segments if s["n"]]
+def _finding(
+    question: str, by: str, test: dict[str, Any], segments: list[dict[str, Any]]
+) -> tuple[str, list[int]] | None:
+    """("Negative answers to <q> are more common among Free (32%) than among Enterprise (12%) ...", [index of
+    the segment with most negative answers, of the one with fewest]) or None."""
+    rows = [i for i, s in enumerate(segments) if s["n"]]
     if len(rows) < 2:
         return None
-    hi = max(rows, key=lambda s: (s["shares"]["negative"], s["segment"]))
-    lo = min(rows, key=lambda s: (s["shares"]["negative"], s["segment"]))
-    if hi["shares"]["negative"] == lo["shares"]["negative"]:
+    hi = max(rows, key=lambda i: (segments[i]["shares"]["negative"], str(segments[i]["segment"])))
+    lo = min(rows, key=lambda i: (segments[i]["shares"]["negative"], str(segments[i]["segment"])))
+    a, b = segments[hi], segments[lo]
+    if a["shares"]["negative"] == b["shares"]["negative"]:
         return None
     effect = test["effect"]["label"] if test.get("effect") else "unknown"
-    return (f"Negative answers to {question} are more common among {by} {hi['segment']} "
-            f"({100 * hi['shares']['negative']:.0f}%) than among {lo['segment']} "
-            f"({100 * lo['shares']['negative']:.0f}%): {format_p(test['p_bh'])}, {effect} effect")
+    return (f"Negative answers to {question} are more common among {by} {a['segment']} "
+            f"({100 * a['shares']['negative']:.0f}%) than among {b['segment']} "
+            f"({100 * b['shares']['negative']:.0f}%): {format_p(test['p_bh'])}, {effect} effect"), [hi, lo]
 
 
 def sentiment_by_segment(
@@ -71,7 +75,8 @@ def sentiment_by_segment(
     Returns:
         `{"segment_by", "source", "alpha", "correction": "bh", "breakdowns": [{"key", "text", "questions":
         [{"question", "segments": [{"segment", "n", "distribution", "shares", "mean_score"}], "test",
-        "finding"}]}], "findings": [str]}`.
+        "finding", "finding_segments" (the indices of the two segments the finding compares)}]}],
+        "findings": [str]}`.
 
     Raises:
         SegmentError: `segment_by` names a question the survey cannot be segmented by.
@@ -112,8 +117,9 @@ def sentiment_by_segment(
             if test.get("p_bh") is not None and test["p_bh"] < alpha and label not in (None, "negligible"):
                 question = survey.question(item["question"])
                 name = question_name(survey, question) if question else item["question"]
-                item["finding"] = _finding(f"'{name}'", breakdown["key"].replace("_", " "), test, item["segments"])
-                if item["finding"]:
-                    findings.append(item["finding"])
+                found = _finding(f"'{name}'", breakdown["key"].replace("_", " "), test, item["segments"])
+                if found:
+                    item["finding"], item["finding_segments"] = found
+                    findings.append(found[0])
     return {"segment_by": keys, "source": source, "alpha": alpha, "correction": "bh",
             "breakdowns": breakdowns, "findings": findings}

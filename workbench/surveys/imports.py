@@ -404,6 +404,7 @@ def _load_json(text: str) -> Any:
 # --- JSON -----------------------------------------------------------------------------------------------------
 
 _RECORDS = TypeAdapter(list[ResponseRecord])
+_RECORD = TypeAdapter(ResponseRecord)
 
 
 def _parse_json(
@@ -416,8 +417,24 @@ def _parse_json(
         raise ImportValidationError([ImportIssue("-", "responses", "expected a list of responses")])
     try:
         return _RECORDS.validate_python(raw), None
-    except ValidationError as exc:
-        raise ImportValidationError(issues_from_validation_error(exc, whole="response")) from None
+    except ValidationError:
+        pass
+    # Some responses are malformed: read the rest one by one, so their answers are checked in the same pass and
+    # every problem of the upload is reported at once (as for CSV).
+    issues: list[ImportIssue] = []
+    records: list[ResponseRecord] = []
+    rows: list[int | str] = []
+    rejected: list[tuple[str, int | str]] = []
+    for index, item in enumerate(raw):
+        try:
+            records.append(_RECORD.validate_python(item))
+            rows.append(index)
+        except ValidationError as exc:
+            issues.extend(issues_from_validation_error(exc, row=index, whole="response"))
+            rid = item.get("respondent_id") if isinstance(item, dict) else None
+            if isinstance(rid, str):
+                rejected.append((rid, index))
+    raise RowProblems(issues, records, rows, rejected)
 
 
 # --- CSV: optional `respondent_id`, `started_at`, `completed_at`, then one column per question key -----------
