@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from api.errors import install_error_handlers
 from api.import_jobs import ImportRunner
-from api.routes import components, health, imports, pages, reports, surveys
+from api.routes import components, health, imports, pages, reports, surveys, webhooks
 from api.schemas import ResponsesImport
 from api.temporal import TemporalGateway
 from workbench import __version__
@@ -52,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(imports.router)
     app.include_router(reports.router)
     app.include_router(components.router)
+    app.include_router(webhooks.router)
+    app.include_router(webhooks.receiver)
     app.include_router(pages.router)
     install_error_handlers(app)
     app.openapi = _completed_openapi(app.openapi, extra_models=[ResponsesImport])  # type: ignore[method-assign]

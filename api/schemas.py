@@ -241,6 +241,7 @@ class HealthPublic(BaseModel):
 
 _ERRORS: dict[int, dict[str, Any]] = {
     400: {"model": Message, "description": "Malformed request body (a multipart body without its boundary)"},
+    401: {"model": Message, "description": "Not authenticated (a missing or invalid signature)"},
     404: {"model": Message, "description": "Not found (a malformed id names nothing either)"},
     409: {"model": Message, "description": "Conflicts with the resource's state"},
     413: {"model": Message, "description": "The upload exceeds the configured maximum"},

@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     )
     openai_batch_size: int = Field(20, ge=1, le=200, description="Answers sent to the model in one request")
 
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list, description="Webhook hosts (name, name:port or network) allowed although not public, "
+                                          'e.g. ["127.0.0.0/8"] for local development; JSON list')
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="Longest a webhook delivery attempt may take")
+    webhook_max_response_bytes: int = Field(64 * 1024, ge=0, description="Most of a webhook answer that is read")
+    webhook_retry_initial_seconds: float = Field(5.0, gt=0, description="First pause before retrying a delivery")
+    webhook_retry_hours: float = Field(24.0, gt=0, description="How long a delivery is retried before it fails")
+    webhook_disable_after: int = Field(5, ge=1, description="Failed deliveries in a row that disable an endpoint")
+    webhook_receiver_secret: SecretStr | None = Field(
+        None, description="Secret (whsec_...) of POST /api/webhooks/report-completed; unset: that endpoint is off")
+
     chromium_path: str | None = Field(None, description="Browser for PDFs; default /usr/bin/chromium or PATH")
     render_pdf_when_finished: bool = Field(
         False, description="Workers render and store a finished report's PDF, so even the first download is instant"

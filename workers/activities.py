@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import threading
@@ -10,9 +11,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from workbench.config import Settings
+from workbench.notifications import report_events as notify
 from workbench.reports import steps
 from workbench.reports.links import ReportLinks
 from workbench.runner import KernelDiedError, NotebookError
@@ -27,6 +30,7 @@ from workers.shared import (
     ReportRef,
     SkipComponentInput,
 )
+from workers.webhooks import DeliverWebhookWorkflow, delivery_input, delivery_workflow_id
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +125,28 @@ class ReportActivities:
             raise _non_retryable(exc) from exc
 
     @activity.defn(name="notify_report_finished")
-    def notify_report_finished(self, outcome: ReportOutcome) -> None:
+    async def notify_report_finished(self, outcome: ReportOutcome) -> None:
+        """Tell whoever asked: store the PDF ahead (a setting), record one webhook delivery per subscribed
+        endpoint and start its delivery workflow, and log the outcome. Safe to retry: deliveries are unique per
+        event and endpoint, and a delivery's workflow starts once."""
+        report_id = uuid.UUID(outcome.report_id)
         if self.settings.render_pdf_when_finished:
-            steps.store_report_pdf(self.sessions, self.settings, uuid.UUID(outcome.report_id))
-        # Delivery (signed webhooks) comes later; the log line is the notification for now.
+            await asyncio.to_thread(steps.store_report_pdf, self.sessions, self.settings, report_id)
+        deliveries = await asyncio.to_thread(
+            notify.record_report_event, self.sessions, report_id, str(outcome.status), self.settings.base_url)
+        client = activity.client()
+        for delivery_id in deliveries:
+            try:
+                await client.start_workflow(
+                    DeliverWebhookWorkflow.run, delivery_input(self.settings, delivery_id),
+                    id=delivery_workflow_id(delivery_id), task_queue=activity.info().task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+            except WorkflowAlreadyStartedError:
+                pass  # a retry of this notification: already on its way
         url = ReportLinks.of(outcome.report_id, self.settings.base_url).page
         failed = f", without a result: {', '.join(outcome.failed_components)}" if outcome.failed_components else ""
-        log.info("report %s finished: %s%s — %s", outcome.report_id, outcome.status, failed, url)
+        log.info("report %s finished: %s%s — %s (%d webhook deliveries)", outcome.report_id, outcome.status, failed,
+                 url, len(deliveries))
 
     def bookkeeping(self) -> list[Any]:
         """The short steps, run on the workflow's own queue."""

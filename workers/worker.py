@@ -25,6 +25,7 @@ from workers.activities import ReportActivities
 from workers.queues import Queue, queue_name
 from workers.starter import connect
 from workers.sweep import run_sweeper
+from workers.webhooks import DeliverWebhookWorkflow, WebhookActivities
 from workers.workflows import ReportWorkflow
 
 log = logging.getLogger("workbench.worker")
@@ -61,10 +62,12 @@ def build_worker(
     """Workers for `queues` (default: all): `reports` runs the workflows and bookkeeping steps; `notebooks` and
     `ai` run components."""
     activities = ReportActivities(settings, sessions)
+    webhooks = WebhookActivities(settings, sessions)
     workers = []
     for queue in queues or list(Queue):
         if queue == Queue.REPORTS:
-            kinds: dict[str, Any] = {"workflows": [ReportWorkflow], "activities": activities.bookkeeping()}
+            kinds: dict[str, Any] = {"workflows": [ReportWorkflow, DeliverWebhookWorkflow],
+                                     "activities": [*activities.bookkeeping(), *webhooks.all()]}
         elif queue in (Queue.NOTEBOOKS, Queue.AI):
             kinds = {"activities": [activities.run_component]}
         else:

@@ -217,6 +217,69 @@ class ReportDownload(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class WebhookEndpoint(Base):
+    """Where an organization wants report events sent, signed with the endpoint's secret."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[Any]]  # event types, e.g. ["report.completed", "report.failed"]
+    secret: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint, however many attempts it takes; (endpoint, event id) is unique, so a retried
+    notification never sends an event twice."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(50))
+    report_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON that is signed and sent
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class WebhookAttempt(Base):
+    """Every attempt of a delivery: the answer's status code, latency and error."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+                                                   index=True)
+    status_code: Mapped[int | None]
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReceivedWebhook(Base):
+    """Events the receiving endpoint accepted (by `webhook-id`): a replay of one is refused."""
+
+    __tablename__ = "received_webhooks"
+
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_type: Mapped[str | None] = mapped_column(String(50))
+    report_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(20))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ImportJob(Base):
     """A response import too large to answer synchronously, processed in the background by the API.
 
