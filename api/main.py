@@ -17,6 +17,7 @@ from api.errors import install_error_handlers
 from api.import_jobs import ImportRunner
 from api.routes import components, health, imports, pages, reports, surveys, webhooks
 from api.schemas import ResponsesImport
+from api.security import install_front_door
 from api.temporal import TemporalGateway
 from workbench import __version__
 from workbench.config import Settings, get_settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.receiver)
     app.include_router(pages.router)
     install_error_handlers(app)
+    install_front_door(app, settings)
     app.openapi = _completed_openapi(app.openapi, extra_models=[ResponsesImport])  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)

@@ -86,6 +86,8 @@ def settings(tmp_path: Path, sqlite_url: str) -> Settings:
         cell_timeout_seconds=60,
         heartbeat_timeout_seconds=10,
         task_queue=f"test-{uuid.uuid4().hex[:8]}",
+        # Test clients call the app as "testserver" (Starlette's TestClient) or "test" (httpx ASGITransport).
+        trusted_hosts=["127.0.0.1", "localhost", "testserver", "test"],
     )
 
 

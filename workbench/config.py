@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     temporal_tls_key_path: Path | None = Field(None, description="Client private key for mutual TLS")
     temporal_tls_server_name: str | None = Field(None, description="Server name to verify, if not the host")
 
+    trusted_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "::1"],
+        description='Host headers the API answers (JSON list; "*.example.com" wildcards; public_base_url\'s host is '
+                    "added); any other gets 400, so a page on another site cannot read the API through DNS "
+                    'rebinding. ["*"] turns the check off')
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins whose pages may call the API from a browser (JSON list); none by "
+                                          "default")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_base_url: str | None = Field(None, description="Base of links in notifications; default from host/port")

@@ -83,6 +83,7 @@ def _too_large(limit: int) -> HTTPException:
 
 
 MAX_MAPPING_BYTES = 1024 * 1024
+CROSS_SITE_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded"})
 
 
 @dataclass
@@ -119,6 +120,12 @@ async def _read_body(request: Request, limit: int) -> _Upload:
                 raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                                     f"the mapping exceeds {MAX_MAPPING_BYTES} bytes")
     else:
+        if content_type in CROSS_SITE_TYPES:
+            # What a form on another site can send without asking the browser first (no preflight): refused, so
+            # a page a user opens cannot post an import blind. CSV comes as text/csv, JSON as application/json.
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, (
+                f"a raw upload must be text/csv or application/json, not {content_type} (or send multipart "
+                "form data with a 'file' field)"))
         # A body without a content type is taken as JSON, as FastAPI does for its own bodies.
         media = content_type or "application/json"
         chunks = bytearray()

@@ -9,6 +9,7 @@ schemas (compose-spec as vendored by check-jsonschema, Kubernetes' as shipped by
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,12 +130,20 @@ def test_every_workbench_variable_is_a_setting() -> None:
 
 def test_the_values_set_are_valid_settings() -> None:
     def check(env: dict[str, Any], where: str) -> None:
-        values = {k.removeprefix("WORKBENCH_").lower(): interpolate(str(v)) for k, v in env.items()
-                  if k.startswith("WORKBENCH_") and v is not None}
+        values = {k: interpolate(str(v)) for k, v in env.items() if k.startswith("WORKBENCH_") and v is not None}
+        # Read as the container reads them: through the environment (lists are JSON there), and only these.
+        saved = {k: v for k, v in os.environ.items() if k.startswith("WORKBENCH_")}
+        for k in saved:
+            del os.environ[k]
+        os.environ.update(values)
         try:
-            Settings.model_validate(values)  # the values alone, not this process's environment
+            Settings(_env_file=None)  # type: ignore[call-arg]
         except Exception as exc:  # pydantic's ValidationError names the field
             pytest.fail(f"{where}: {exc}")
+        finally:
+            for k in values:
+                os.environ.pop(k, None)
+            os.environ.update(saved)
 
     base = dockerfile_env()
     for name, svc in app_services().items():
