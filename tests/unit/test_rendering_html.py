@@ -101,7 +101,7 @@ def test_images_embedded_as_data_uris() -> None:
 
 def test_tables_and_markdown_stay_readable() -> None:
     nb = _notebook(
-        new_markdown_cell("# Results\n\nSome **bold** text."),
+        new_markdown_cell("## Results\n\nSome **bold** text."),
         new_code_cell("df", outputs=[new_output("execute_result", execution_count=1, data={
             "text/html": "<table class='dataframe'><thead><tr><th>q</th></tr></thead>"
                          "<tbody><tr><td>42</td></tr></tbody></table>",
@@ -109,7 +109,7 @@ def test_tables_and_markdown_stay_readable() -> None:
         })]),
     )
     soup = BeautifulSoup(render_component_html(nb), "html.parser")
-    assert soup.find("h1").get_text() == "Results"
+    assert soup.find("h2").get_text() == "Results"
     assert soup.find("th").get_text() == "q" and soup.find("td").get_text() == "42"
 
 
@@ -142,3 +142,37 @@ def test_dataframe_style_blocks_are_dropped_not_shown_as_text() -> None:
     assert "<table" in html and "<td>fine</td>" in html
     assert "dataframe tbody" not in html and "&lt;style" not in html
     assert "&lt;script&gt;" in html and "<script" not in html
+
+
+def _frame_output(frame: object) -> NotebookNode:
+    return _display({"text/html": frame._repr_html_(), "text/plain": repr(frame)})  # type: ignore[attr-defined]
+
+
+def test_readers_see_no_analyst_cells_no_repeated_title_and_no_index_column() -> None:
+    import pandas as pd
+
+    quote = "The fit was perfect but the fabric pilled after two washes, which is disappointing."
+    default = pd.DataFrame({"answer": [quote, "short"], "score": [0.1, -0.4]})
+    named = pd.DataFrame({"n": [3, 4]}, index=pd.Index(["Free", "Pro"], name="plan"))
+    with pd.option_context("display.max_colwidth", 200):  # as the notebooks set it
+        outputs = [_frame_output(default), _frame_output(named)]
+    analyst = new_markdown_cell("To run it yourself, open this notebook in JupyterLab.")
+    analyst.metadata["tags"] = ["analyst"]
+    nb = _notebook(
+        new_markdown_cell("# Sentiment\n\nHow positive the answers are."),
+        analyst,
+        new_code_cell("display(df)", outputs=outputs),
+    )
+    html = render_component_html(nb)
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("h1") is None and "How positive the answers are." in soup.get_text()
+    assert "To run it yourself" not in html
+    first, second = soup.find_all("table")
+    # the default 0, 1 index is gone from body and header; the named index stays
+    assert [th.get_text(strip=True) for th in first.find_all("th")] == ["answer", "score"]
+    assert [c.get_text(strip=True) for c in first.find("tbody").find("tr").find_all(["th", "td"])] == [quote, "0.1"]
+    assert "Free" in [th.get_text(strip=True) for th in second.find_all("th")]
+    long_cell = first.find("td", string=quote)
+    assert long_cell is not None and "text-align:left" in long_cell.get("style", "").replace(" ", "")
+    assert first.find("td", string="short").get("style") is None
+    assert first.find("thead").find("tr").get("style") is None  # pandas' right-aligned header row

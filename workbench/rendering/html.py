@@ -100,13 +100,70 @@ def strip_active_content(html: str) -> str:
     return str(soup)
 
 
-class DropResultOutputs(Preprocessor):
-    """Remove the output that carries the component's JSON result; the page shows it in other ways."""
+ANALYST_TAG = "analyst"  # cells for people running the notebook, not for readers of the report
+LONG_TEXT = 40  # characters: a table cell this long is prose (a quote), left-aligned and wrapped
+
+
+def reader_table_html(html: str) -> str:
+    """A pandas table as a reader wants it: no 0, 1, 2 ... index column (a default RangeIndex carries nothing),
+    no right-aligned header, long text cells left-aligned and wrapped."""
+    if "dataframe" not in html:
+        return html
+    soup = BeautifulSoup(html, "html.parser")
+    for table in soup.find_all("table", class_="dataframe"):
+        body = table.find("tbody")
+        rows = body.find_all("tr", recursive=False) if body else []
+        first = [row.find(["th", "td"], recursive=False) for row in rows]
+        if rows and all(c is not None and c.name == "th" and c.get_text(strip=True) == str(i)
+                        for i, c in enumerate(first)):
+            for cell in first:
+                cell.decompose()  # type: ignore[union-attr]
+            head = table.find("thead")
+            for row in head.find_all("tr") if head else []:
+                corner = row.find(["th", "td"], recursive=False)
+                if corner is not None:
+                    corner.decompose()
+        for row in table.select("thead tr[style]"):
+            del row["style"]
+        for cell in table.find_all("td"):
+            if len(cell.get_text()) > LONG_TEXT:
+                cell["style"] = "text-align: left; white-space: normal; word-break: break-word"
+    return str(soup)
+
+
+def _without_title(source: str) -> str:
+    """A markdown cell without its leading `# Title` line: the report heads each section with the title."""
+    lines = source.lstrip().split("\n")
+    if lines and lines[0].startswith("# "):
+        return "\n".join(lines[1:]).lstrip("\n")
+    return source
+
+
+class ReaderView(Preprocessor):
+    """What readers see of an executed notebook: no result JSON output, no cells tagged `analyst`, no repeated
+    `# Title`, and pandas tables without their index column (see `reader_table_html`)."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> Any:
+        nb.cells = [c for c in nb.cells if ANALYST_TAG not in c.get("metadata", {}).get("tags", [])]
+        return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any], index: int) -> Any:
-        if cell.get("cell_type") == "code":
-            cell.outputs = [o for o in cell.get("outputs", []) if RESULT_MIME not in o.get("data", {})]
+        if cell.get("cell_type") == "markdown":
+            cell.source = _without_title(cell.source)
+        elif cell.get("cell_type") == "code":
+            outputs = []
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if RESULT_MIME in data:
+                    continue
+                if isinstance(data.get("text/html"), str):
+                    data["text/html"] = reader_table_html(data["text/html"])
+                outputs.append(output)
+            cell.outputs = outputs
         return cell, resources
+
+
+DropResultOutputs = ReaderView  # the name the PDF exporter and older code use
 
 
 # Settings shared with the PDF exporter: hide code, sanitize untrusted output, use our allowlist.
@@ -129,7 +186,7 @@ _lock = threading.Lock()
 def _exporter() -> HTMLExporter:
     # Building an exporter loads templates and CSS (slow); one per process is enough.
     exporter = HTMLExporter(template_name="basic", **EXPORTER_SETTINGS)
-    exporter.register_preprocessor(DropResultOutputs, enabled=True)
+    exporter.register_preprocessor(ReaderView, enabled=True)
     return exporter
 
 
