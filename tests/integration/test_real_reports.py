@@ -14,8 +14,16 @@ from tests.datasets import REVIEWS as CLOTHING
 from tests.integration.test_real_imports import import_and_snapshot, raw
 from workbench.analysis.segment_report import segment_report
 from workbench.analysis.stats import basic_stats
+from workbench.storage.db import make_engine, make_sessionmaker
 
 require(OSMI), require(CLOTHING)
+
+
+@pytest.fixture
+def sessions(sqlite_url: str) -> sessionmaker[Session]:
+    """SQLite only: the figures are computed from the snapshot, and test_real_imports stores these same files in
+    PostgreSQL too (a second 23,000-row import here would only cost time)."""
+    return make_sessionmaker(make_engine(sqlite_url))
 
 
 def test_clothing_reviews_report_matches_pandas(sessions: sessionmaker[Session]) -> None:
