@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from api.errors import install_error_handlers
 from api.import_jobs import ImportRunner
+from api.metrics import install_metrics
 from api.routes import components, health, imports, pages, reports, surveys, webhooks
 from api.schemas import ResponsesImport
 from api.security import install_front_door
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.receiver)
     app.include_router(pages.router)
     install_error_handlers(app)
+    install_metrics(app)
     install_front_door(app, settings)
     app.openapi = _completed_openapi(app.openapi, extra_models=[ResponsesImport])  # type: ignore[method-assign]
 

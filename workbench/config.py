@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     infrastructure_retry_seconds: int = Field(
         600, ge=10, description="How long a step keeps retrying while the database or a worker is unavailable"
     )
+    worker_health_port: int | None = Field(
+        None, ge=0, le=65535, description="Port of a worker's /health/live, /health/ready and /metrics; None: off")
+    worker_health_host: str = Field("127.0.0.1", description="Address the worker's health endpoint listens on")
     kernel_memory_limit_mb: int | None = Field(
         4096, ge=64, description="Address-space limit of each notebook kernel (and what it starts); None: unlimited"
     )

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -20,6 +21,7 @@ from workbench.reports import steps
 from workbench.reports.links import ReportLinks
 from workbench.runner import KernelDiedError, NotebookError
 from workbench.statuses import ReportStatus
+from workers import metrics
 from workers.shared import (
     CancelReportInput,
     ComponentInput,
@@ -86,21 +88,28 @@ class ReportActivities:
         info = activity.info()
         log.info("running %s for report %s (attempt %d)", params.component, params.report_id, info.attempt)
         interval = max(1.0, self.settings.heartbeat_timeout_seconds / 4)
+        outcome, started = "error", time.monotonic()
         try:
             with _Heartbeater(interval) as beats:
                 steps.execute_component(
                     self.sessions, self.settings, uuid.UUID(params.report_id), params.component, beats.update
                 )
+            outcome = "completed"
         except NotebookError as exc:
+            outcome = "failed"
             raise ApplicationError(str(exc), exc.as_dict(), type="NotebookError", non_retryable=True) from exc
         except (steps.ReportNotFound, steps.InvalidReport) as exc:
             raise _non_retryable(exc) from exc
         except KernelDiedError as exc:
             # The retry policy does not count attempts (outages must not fail reports), so kernels are counted here.
+            outcome = "kernel_died"
             if info.attempt >= self.settings.max_component_attempts:
                 message = f"{exc} (attempt {info.attempt} of {self.settings.max_component_attempts})"
                 raise ApplicationError(message, type="NotebookError", non_retryable=True) from exc
             raise
+        finally:
+            metrics.COMPONENT_RUNS.labels(params.component, outcome).inc()
+            metrics.COMPONENT_SECONDS.labels(params.component).observe(time.monotonic() - started)
 
     @activity.defn(name="skip_component")
     def skip_component(self, params: SkipComponentInput) -> None:
@@ -130,6 +139,7 @@ class ReportActivities:
         endpoint and start its delivery workflow, and log the outcome. Safe to retry: deliveries are unique per
         event and endpoint, and a delivery's workflow starts once."""
         report_id = uuid.UUID(outcome.report_id)
+        metrics.REPORTS_FINISHED.labels(str(outcome.status)).inc()
         if self.settings.render_pdf_when_finished:
             await asyncio.to_thread(steps.store_report_pdf, self.sessions, self.settings, report_id)
         deliveries = await asyncio.to_thread(

@@ -84,6 +84,9 @@ class WebhookActivities:
         with transaction(self.sessions) as session:
             store.record_attempt(session, delivery_id=uuid.UUID(delivery_id), status_code=attempt.status_code,
                                  latency_ms=attempt.latency_ms, error=attempt.error)
+        from workers import metrics  # here, not at import: the workflow sandbox re-imports this module
+
+        metrics.WEBHOOK_ATTEMPTS.labels("delivered" if attempt.ok else "failed").inc()
         if not attempt.ok:
             raise ApplicationError(f"delivery to {url} failed: {attempt.error}", type="DeliveryFailed")
         return attempt.status_code or 200

@@ -22,6 +22,7 @@ from workbench.config import Settings, get_settings
 from workbench.kernelspec import install_kernelspec, is_installed
 from workbench.storage.db import make_engine, make_sessionmaker
 from workers.activities import ReportActivities
+from workers.health import WorkerHealth, serve
 from workers.queues import Queue, queue_name
 from workers.starter import connect
 from workers.sweep import run_sweeper
@@ -95,11 +96,19 @@ async def run_worker(settings: Settings, queues: list[Queue] | None = None) -> N
         group = build_worker(client, settings, executor, sessions, queues)
         log.info("worker polling %s on %s", ", ".join(w.task_queue for w in group.workers),
                  settings.temporal_address)
+        health = WorkerHealth([w.task_queue for w in group.workers])
+        server = serve(health, settings.worker_health_host, settings.worker_health_port) \
+            if settings.worker_health_port is not None else None
         async with group:
             sweeper = asyncio.create_task(run_sweeper(client, settings, sessions, stop))
+            watcher = asyncio.create_task(health.watch(client, stop))
             await stop.wait()
             log.info("shutting down: finishing running activities")
             await sweeper
+            await watcher
+        if server is not None:
+            server.shutdown()
+            server.server_close()
     log.info("worker stopped")
 
 

@@ -2,8 +2,9 @@
 
     healthcheck.py api      the API answers GET /health with 200 (database and Temporal reachable)
     healthcheck.py live     the API accepts TCP connections (liveness: a slow dependency must not restart it)
-    healthcheck.py worker   this container holds an established connection to the Temporal frontend: a worker
-                            long-polls its task queues, so no connection means it is not polling
+    healthcheck.py worker   the worker's own /health/ready answers 200 (WORKBENCH_WORKER_HEALTH_PORT set: its
+                            loop ticks and Temporal answers); without that port, this container holds an
+                            established connection to the Temporal frontend (a worker long-polls its queues)
     healthcheck.py auto     whichever of the above fits the `workbench api|worker` process running here
                             (anything else, e.g. `workbench db upgrade`, counts as healthy)
 
@@ -32,9 +33,14 @@ def temporal_port() -> int:
     return int(address.rpartition(":")[2])
 
 
-def check_api(port: int, timeout: float = 8.0) -> bool:
+def worker_health_port() -> int | None:
+    value = os.environ.get("WORKBENCH_WORKER_HEALTH_PORT", "")
+    return int(value) if value.isdigit() else None
+
+
+def check_api(port: int, timeout: float = 8.0, path: str = "/health") -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -97,7 +103,8 @@ def main(argv: list[str]) -> int:
     elif mode == "live":
         healthy = check_listening(api_port())
     elif mode == "worker":
-        healthy = check_worker(temporal_port())
+        own = worker_health_port()
+        healthy = check_api(own, path="/health/ready") if own else check_worker(temporal_port())
     elif mode == "none":
         healthy = True
     else:

@@ -420,3 +420,26 @@ def test_the_health_check_finds_the_role_of_the_container() -> None:
                        ["/opt/venv/bin/python", "/opt/venv/bin/workbench", "worker", "--queues", "ai"]]) == "worker"
     assert check.role([["/opt/venv/bin/python", "/opt/venv/bin/workbench", "api", "--host", "0.0.0.0"]]) == "api"
     assert check.role([["/opt/venv/bin/python", "/opt/venv/bin/workbench", "db", "upgrade"]]) is None
+
+
+def test_the_dashboard_and_scrape_config_use_metrics_the_code_exports() -> None:
+    import json
+
+    from prometheus_client import REGISTRY
+
+    import workers.metrics  # noqa: F401  (registers the worker's metrics in the default registry)
+    from api.main import create_app
+
+    api_registry = create_app(Settings()).state.metrics_registry
+    exported = {m.name for m in REGISTRY.collect()} | {m.name for m in api_registry.collect()}
+    dashboard = json.loads((REPO_ROOT / "deploy/monitoring/grafana/workbench-dashboard.json").read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\bworkbench_[a-z_]+", target["expr"])}
+    base = {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in used}
+    assert len(base) >= 6 and base <= exported, base - exported
+    scrape = yaml.safe_load((REPO_ROOT / "deploy/monitoring/prometheus.yml").read_text())
+    ports = {t.rpartition(":")[2] for job in scrape["scrape_configs"] for c in job.get("static_configs", [])
+             for t in c["targets"]} | {str(c["port"]) for job in scrape["scrape_configs"]
+                                        for c in job.get("dns_sd_configs", [])}
+    env = compose()["x-workbench-env"]
+    assert ports == {"8000", env["WORKBENCH_WORKER_HEALTH_PORT"]}  # the API's port and the workers'
