@@ -4,8 +4,8 @@ runs: the kernel stops, unfinished components and the report become cancelled, f
 from __future__ import annotations
 
 import asyncio
-import uuid
 import time
+import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
