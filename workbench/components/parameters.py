@@ -74,25 +74,28 @@ def find_parameters_cell(nb: Any) -> int | None:
     return None
 
 
-def _comments_by_line(source: str) -> dict[int, str]:
-    comments: dict[int, str] = {}
+def _comments_by_line(source: str) -> dict[int, tuple[str, bool]]:
+    """Line -> (comment text, whether the comment is the whole line)."""
+    comments: dict[int, tuple[str, bool]] = {}
     try:
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
             if token.type == tokenize.COMMENT:
-                comments[token.start[0]] = token.string.lstrip("#").strip()
+                whole = token.line.strip().startswith("#")
+                comments[token.start[0]] = (token.string.lstrip("#").strip(), whole)
     except (tokenize.TokenError, IndentationError):
         pass
     return comments
 
 
-def _description(comments: dict[int, str], line: int) -> str:
-    # The comment on the line itself, else a comment block right above it.
+def _description(comments: dict[int, tuple[str, bool]], line: int) -> str:
+    # The comment on the line itself, else the block of comment-only lines right above it (the previous
+    # parameter's own comment is not part of it).
     if line in comments:
-        return comments[line]
+        return comments[line][0]
     above: list[str] = []
     previous = line - 1
-    while previous in comments:
-        above.insert(0, comments[previous])
+    while previous in comments and comments[previous][1]:
+        above.insert(0, comments[previous][0])
         previous -= 1
     return " ".join(above)
 
