@@ -104,3 +104,60 @@ def sentiment(
     _print_report(figures, engine_info(scorer),
                   f"{file.name}: {len(chosen)} of {total} labelled rows (split: {split}"
                   + (f", limit {limit}" if limit else "") + ")")
+
+
+@app.command("themes")
+def themes(
+    file: Annotated[Path, typer.Argument(help="A CSV file with a text column", exists=True, dir_okay=False)],
+    text: Annotated[str, typer.Option("--text", help="Column holding the answers")],
+    label: Annotated[str | None, typer.Option(
+        "--label", help="Column of a label (e.g. Rating, Department Name) to measure theme purity against")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="A seeded random sample of N answers")] = None,
+    max_themes: Annotated[int, typer.Option("--max-themes", min=2, max=30, help="At most this many themes")] = 6,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
+) -> None:
+    """Coverage, unassigned share, purity against a label (vs the majority baseline) and answers/s of themes."""
+    import random
+
+    from workbench.text.evaluate import EvaluationInputError
+    from workbench.text.evaluate_themes import evaluate_themes, load_answers
+
+    try:
+        texts, labels = load_answers(file, text, label)
+    except EvaluationInputError as exc:
+        raise fail(str(exc)) from None
+    total = len(texts)
+    if limit is not None and limit < total:
+        chosen = sorted(random.Random(0).sample(range(total), limit))
+        texts = [texts[i] for i in chosen]
+        labels = [labels[i] for i in chosen] if labels is not None else None
+    figures = evaluate_themes(texts, labels, max_themes=max_themes)
+    figures["rows"] = total
+    if as_json:
+        console.print_json(json.dumps(figures))
+        return
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+    say(f"{file.name}: {len(texts)} of {total} answers" + (f" (seeded sample, limit {limit})" if limit else ""))
+    aside = figures["set_aside"]
+    say(f"engine: {figures['engine']}")
+    say(f"answers: {figures['n']} analysed, {aside['count']} set aside {aside['reasons']}"
+        + (f" languages {aside['languages']}" if aside["languages"] else ""))
+    if figures["note"]:
+        say(f"no themes: {figures['note']}")
+        return
+    say(f"themes: {figures['themes']} (from {figures['parts']} sentences, fit cut-off {figures['fit_cutoff']})")
+    say(f"coverage:          {figures['coverage']:.4f} (answers mentioning a theme)")
+    say(f"unassigned:        {figures['unassigned_share']:.4f}")
+    if figures["purity"] is not None:
+        say(f"purity:            {figures['purity']:.4f} (label {label!r}; answers counted in every theme "
+            "they mention)")
+        say(f"purity, dominant:  {figures['purity_dominant']:.4f} (each answer in its main theme only)")
+        say(f"majority baseline: {figures['majority_baseline']:.4f}")
+    say(f"speed: {figures['answers_per_second']} answers/s ({figures['seconds']} s, cleaning and embedding "
+        "included; cached embeddings cost nothing)")
+    say("themes (share of answers mentioning, 95% CI; shares can sum past 100%):")
+    for row in figures["per_theme"]:
+        lo, hi = row["share_ci"]
+        extra = f"  purity {row['purity']:.3f} ({row['majority_label']})" if "purity" in row else ""
+        say(f"  {row['label']:<32} {100 * row['share']:5.1f}%  [{100 * lo:.1f}-{100 * hi:.1f}]  "
+            f"n={row['count']}{extra}")

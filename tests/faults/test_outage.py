@@ -78,7 +78,8 @@ async def test_a_database_outage_during_a_component_is_waited_out(
         stored = report_store.get_report(session, report_id=report.id)
         assert stored is not None and stored.status == ReportStatus.COMPLETED
         rows = stored.components
-        assert [r.component_type for r in rows] == ["basic_stats", "sentiment", "themes", "segments", "visualizations"]
+        assert [r.component_type for r in rows] == ["basic_stats", "sentiment", "themes", "segments", "visualizations",
+                                                    "summary"]
         assert {r.status for r in rows} == {ComponentStatus.COMPLETED}
         themes = next(r for r in rows if r.component_type == "themes")
         assert themes.attempts >= 2  # the outage cost it an attempt, not the report

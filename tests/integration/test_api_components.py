@@ -46,11 +46,12 @@ def survey_id(client: TestClient) -> str:
 def test_the_catalogue_lists_needs_parameters_and_result_schemas(client: TestClient) -> None:
     body = client.get("/api/v1/components").json()
     specs = {c["name"]: c for c in body["data"]}
-    assert list(specs) == ["basic_stats", "sentiment", "themes", "segments", "visualizations"]
-    assert body["stages"] == [["basic_stats", "sentiment", "themes", "segments"], ["visualizations"]]
+    assert list(specs) == ["basic_stats", "sentiment", "themes", "segments", "visualizations", "summary"]
+    assert body["stages"] == [["basic_stats", "sentiment", "themes", "segments"], ["visualizations", "summary"]]
     assert specs["visualizations"]["needs"] == ["basic_stats"] and specs["themes"]["needs"] == []
     n_themes = next(p for p in specs["themes"]["parameters"] if p["name"] == "n_themes")
-    assert n_themes == {"name": "n_themes", "type": "int", "default": 6, "description": "themes per text question"}
+    assert n_themes == {"name": "n_themes", "type": "int", "default": 6, "description": (
+        "at most this many themes per text question (fewer when the answers support fewer)")}
     schema = specs["themes"]["parameters_schema"]["properties"]["n_themes"]
     assert (schema["type"], schema["default"], schema["minimum"], schema["maximum"]) == ("integer", 6, 2, 30)
     # what the pipeline injects is not a parameter a request may set
@@ -137,8 +138,9 @@ def test_a_malformed_id_is_404_like_an_unknown_one(client: TestClient, path: str
 
 def test_openapi_lists_the_status_values(client: TestClient) -> None:
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
-    assert schemas["ReportStatus"]["enum"] == ["queued", "running", "completed", "partial", "failed"]
-    assert schemas["ComponentStatus"]["enum"] == ["pending", "running", "completed", "failed", "skipped"]
+    assert schemas["ReportStatus"]["enum"] == ["queued", "running", "completed", "partial", "failed", "cancelled"]
+    assert schemas["ComponentStatus"]["enum"] == ["pending", "running", "completed", "failed", "skipped",
+                                                  "cancelled"]
 
 
 def test_liveness_does_not_depend_on_temporal_but_readiness_does(client: TestClient) -> None:

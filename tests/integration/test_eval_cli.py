@@ -103,3 +103,78 @@ def test_missing_column_through_the_installed_command(reviews_csv: Path) -> None
     )
     assert proc.returncode == 2
     assert "no column 'Nope'" in " ".join(proc.stderr.split()) and "Traceback" not in proc.stderr
+
+
+# --- eval themes ----------------------------------------------------------------------------------------------
+
+THEME_ROWS = [
+    *[(t, "Shipping") for t in (
+        "Delivery was fast and the parcel arrived early", "Fast delivery, parcel arrived a day early",
+        "The courier delivered the parcel quickly", "Quick delivery, the parcel came the next day",
+        "Parcel delivery was really fast", "My parcel arrived early thanks to fast delivery",
+        "Courier delivery was quick and the parcel was intact", "The parcel arrived fast, great delivery")],
+    *[(t, "Price") for t in (
+        "Prices are cheap and good value for money", "Great value for money, low prices",
+        "Cheap prices compared to other shops", "Good value, the prices are fair", "Low prices and good value",
+        "The prices are cheap, excellent value for money", "Fair prices and value for money",
+        "Really good value and cheap prices")],
+    ("Me encanta este vestido, es muy bonito y el precio es bueno.", "Price"),  # Spanish: set aside
+]
+
+
+@pytest.fixture
+def themes_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "answers.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["answer", "topic"])
+        writer.writerow(["", "Price"])  # blank: not an answer
+        writer.writerows(THEME_ROWS)
+    return path
+
+
+def test_themes_prints_coverage_purity_and_speed(themes_csv: Path) -> None:
+    result = CliRunner().invoke(app, ["eval", "themes", str(themes_csv), "--text", "answer", "--label", "topic"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    for expected in ("engine: minilm-clusters", "16 analysed, 1 set aside", "'es': 1", "themes: 2", "coverage:",
+                     "unassigned:", "purity: 1.0000", "purity, dominant: 1.0000", "majority baseline: 0.5000",
+                     "answers/s", "[", "shares can"):
+        assert expected in out, expected
+
+
+def test_themes_json_and_limit(themes_csv: Path) -> None:
+    result = CliRunner().invoke(app, ["eval", "themes", str(themes_csv), "--text", "answer", "--limit", "12",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["rows"] == 17 and figures["n"] + figures["set_aside"]["count"] == 12
+    assert figures["purity"] is None and figures["majority_baseline"] is None
+    assert figures["coverage"] == round(1 - figures["unassigned_share"], 4)
+    assert sum(r["count"] for r in figures["per_theme"]) >= figures["n"] * figures["coverage"]
+    assert figures["answers_per_second"] > 0
+
+
+def test_themes_on_the_clothing_reviews_with_a_limit() -> None:
+    from tests.datasets import REVIEWS, require
+
+    result = CliRunner().invoke(app, ["eval", "themes", str(require(REVIEWS)), "--text", "Review Text",
+                                      "--label", "Department Name", "--limit", "300", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["n"] >= 295 and figures["unassigned_share"] <= 0.2 and figures["themes"] >= 3
+    # Themes are topics, not departments; but an answer's main theme says something about the department.
+    assert 0 < figures["majority_baseline"] < figures["purity_dominant"] <= 1
+    assert 0 < figures["purity"] <= 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--text", "Review"], "no column 'Review'"),
+    (["--text", "answer", "--label", "Stars"], "no column 'Stars'"),
+    (["--text", "answer", "--max-themes", "1"], "greater than or equal to 2"),
+])
+def test_themes_bad_input_is_a_clear_error(themes_csv: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["eval", "themes", str(themes_csv), *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output

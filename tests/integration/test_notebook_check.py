@@ -150,7 +150,7 @@ def test_cli_check_exits_0_on_the_real_notebooks(
     result = CliRunner().invoke(app, ["notebooks", "check"])
     assert result.exit_code == 0, result.output
     assert "visualizations.ipynb: pass" in result.output and "segments.ipynb: pass" in result.output
-    assert "all 5 notebooks pass" in result.output
+    assert "all 6 notebooks pass" in result.output
 
 
 def test_cli_check_exits_1_and_names_the_failure(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,3 +76,16 @@ def test_a_bad_segment_by_fails_naming_it(segment_by: list[str], message: str) -
     data: Any = rows()
     with pytest.raises(SegmentError, match=message):
         analyze_sentiment(snapshot(data), engine="vader", segment_by=segment_by)
+
+
+def test_the_summary_states_the_sentiment_finding_with_its_figures() -> None:
+    from workbench.analysis.summary import build_summary, cited_value
+
+    sentiment = analyze_sentiment(snapshot(rows(), segments=["plan"]), engine="vader")
+    summary = build_summary({"sentiment": sentiment})
+    [statement] = [s for s in summary["statements"] if s["section"] == "segments"]
+    assert statement["text"].startswith("Negative answers to 'comment' are more common among plan Free (71%)")
+    values = [c["value"] for c in statement["citations"]]
+    assert values[:2] == [round(30 / 42, 4), round(5 / 40, 4)]
+    for c in statement["citations"]:
+        assert cited_value({"sentiment": sentiment}, c["component"], c["path"]) == c["value"]

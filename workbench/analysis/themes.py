@@ -1,136 +1,157 @@
-"""Themes in free-text answers: TF-IDF over 1-2 word terms, factorised with NMF.
+"""Themes in free-text answers, from MiniLM sentence embeddings (the `themes` component; method in
+`workbench.text.themes`).
 
-Each answer counts towards its dominant theme if that theme describes it well enough (else it is
-`unassigned`); a theme is labelled by its top keywords. Everything is deterministic (nndsvd initialisation
-with a fixed seed, ties broken explicitly), so a rerun on the same snapshot gives the same report.
+Per text question: answers are cleaned (`workbench.text.clean`: entities, links, contacts, mentions,
+boilerplate); those the English model cannot read are set aside and counted, never themed. The rest are split
+into sentences, embedded and clustered; an answer *mentions* a theme when any of its sentences belongs to it, so
+shares (answers mentioning / answers analysed, with a 95% Wilson interval) may sum past 100%. Each theme also
+carries the survey's main score (the first NPS question, else the first scale question) over the respondents
+whose answer mentions it, next to `score_overall` over every analysed respondent: which themes drive detractors.
 """
 
 from __future__ import annotations
 
-import warnings
+import json
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sklearn.decomposition import NMF
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import TfidfVectorizer
-
-from workbench.analysis.sentiment import distinct_texts, text_answers
 from workbench.surveys.schema import QuestionType, Snapshot
+from workbench.text.clean import NO_WORDS, prepare_answers, readable
+from workbench.text.theme_labels import wilson_interval
+from workbench.text.themes import ENGINE, excerpt, find_themes
 
-ENGINE = "tfidf-nmf"
-MAX_EXAMPLE_CHARS = 300
-# Minimum cosine between an answer and its dominant theme for the answer to count towards that theme.
-MIN_FIT = 0.2
-# Weights are rounded before ranking so floating-point noise (e.g. BLAS threading) cannot reorder near-ties.
-_DECIMALS = 9
-
-
-def _vectorizer(n_docs: int) -> TfidfVectorizer:
-    # A term must recur to describe a theme; on small corpora (tests, pilot surveys) keep every term.
-    return TfidfVectorizer(
-        stop_words="english",
-        ngram_range=(1, 2),
-        min_df=2 if n_docs >= 50 else 1,
-        max_df=0.9 if n_docs >= 50 else 1.0,
-        sublinear_tf=True,
-    )
+LANGUAGES = ("en",)
+# Figures measured by `workbench eval themes` (see docs/text-analysis.md), shipped with the code.
+EVALUATION_FILE = Path(__file__).resolve().parents[1] / "text" / "models" / "themes_evaluation.json"
 
 
-def _keywords(weights: np.ndarray, terms: np.ndarray, top: int) -> list[str]:
-    order = sorted(
-        (i for i in range(len(terms)) if weights[i] > 0),
-        key=lambda i: (-round(float(weights[i]), _DECIMALS), terms[i]),
-    )
-    picked: list[str] = []
-    for i in order:
-        term = str(terms[i])
-        # "easy" next to "easy use" says nothing new: skip a term already covered by a picked bigram.
-        if any(term in p.split() or p in term.split() for p in picked):
-            continue
-        picked.append(term)
-        if len(picked) == top:
-            break
-    return picked
+def engine_info() -> dict[str, Any]:
+    """What produced the themes: the model, the languages it reads and the figures measured for it."""
+    from workbench.text.embeddings import MODEL_NAME
+
+    evaluation = json.loads(EVALUATION_FILE.read_text()) if EVALUATION_FILE.is_file() else None
+    return {
+        "name": ENGINE, "model": f"{MODEL_NAME} sentence embeddings, k-means + agglomerative merge",
+        "languages": list(LANGUAGES), "evaluation": evaluation,
+        "notes": "Answers are split into sentences; an answer mentions a theme when one of its sentences "
+                 "belongs to it, so shares can sum past 100%. Labels are distinctive keywords, not summaries.",
+    }
 
 
-def _excerpt(text: str) -> str:
-    return text if len(text) <= MAX_EXAMPLE_CHARS else text[: MAX_EXAMPLE_CHARS - 1].rstrip() + "…"
+def main_scale(snapshot: Snapshot) -> tuple[str, str] | None:
+    """(key, "nps" | "mean") of the survey's first NPS question, else its first scale question, else None."""
+    for qtype, measure in ((QuestionType.NPS, "nps"), (QuestionType.SCALE, "mean")):
+        for q in snapshot.survey.questions:
+            if q.type == qtype:
+                return q.key, measure
+    return None
 
 
-def themes_for_texts(
-    answers: list[tuple[str | None, str]], n_themes: int = 6, top_keywords: int = 6, examples: int = 3
+def score_of(values: list[float], question: str, measure: str) -> dict[str, Any]:
+    """`{"question", "measure", "value", "n"}`: NPS (% 9-10 minus % 0-6) or the mean of `values`."""
+    n = len(values)
+    if not n:
+        value = None
+    elif measure == "nps":
+        value = round(100 * (sum(v >= 9 for v in values) - sum(v <= 6 for v in values)) / n, 2)
+    else:
+        value = round(sum(values) / n, 2)
+    return {"question": question, "measure": measure, "value": value, "n": n}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def themes_for_question(
+    snapshot: Snapshot, key: str, n_themes: int = 6, top_keywords: int = 6, examples: int = 3, embedder: Any = None
 ) -> dict[str, Any]:
-    """`{"n", "themes", "unassigned"}` for (respondent_id, text) answers, or `{"n", "themes": [], "note"}`."""
-    n = len(answers)
-    if n_themes < 1:
-        raise ValueError("n_themes must be at least 1")
-    if n < 2 * n_themes:
-        note = f"too few answers for themes: {n} (need at least {2 * n_themes} for {n_themes} themes)"
-        return {"n": n, "themes": [], "note": note}
-    vectorizer = _vectorizer(n)
-    try:
-        matrix = vectorizer.fit_transform([t for _, t in answers])
-    except ValueError:  # every word is a stop word or too rare
-        return {"n": n, "themes": [], "note": "no recurring content words to build themes from"}
-    terms = vectorizer.get_feature_names_out()
-    k = min(n_themes, matrix.shape[0], matrix.shape[1])
-    model = NMF(n_components=k, init="nndsvd", random_state=0, max_iter=1000)
-    # Repetitive corpora can fit (almost) exactly: sklearn then warns about non-convergence / sqrt of a
-    # tiny negative residual. Neither affects the themes, and notebook readers should not see them.
-    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        doc_weights = model.fit_transform(matrix)
-    # NMF's scale is arbitrary per theme: make theme vectors unit length so weights compare across themes.
-    norms = np.linalg.norm(model.components_, axis=1)
-    norms[norms == 0] = 1.0
-    term_weights = model.components_ / norms[:, None]
-    doc_weights = np.round(doc_weights * norms, _DECIMALS)
-    # TF-IDF rows are unit length, so this is the cosine between each answer and each theme.
-    fit = np.round(np.asarray(matrix @ term_weights.T), _DECIMALS)
+    """The themes of one text question (plain JSON types).
 
-    # Dominant theme per answer (argmax: lowest index on ties). An answer its dominant theme barely
-    # describes ("N/A", or a topic too rare for a theme of its own) stays unassigned rather than
-    # inflating a catch-all theme.
-    dominant = doc_weights.argmax(axis=1)
-    rows = np.arange(n)
-    dominant = np.where((doc_weights[rows, dominant] > 0) & (fit[rows, dominant] >= MIN_FIT), dominant, -1)
-    themes: list[dict[str, Any]] = []
-    for t in range(k):
-        members = np.flatnonzero(dominant == t)
-        if members.size == 0:
-            continue
-        keywords = _keywords(term_weights[t], terms, top_keywords)
-        # Most representative answers first; ties by respondent id (missing last), then response order.
-        best = sorted(
-            members, key=lambda i: (-doc_weights[i, t], answers[i][0] is None, answers[i][0] or "", i)
-        )
-        themes.append({
-            "label": " / ".join(keywords[:2]) or f"theme {t + 1}",
-            "keywords": keywords,
-            "share": round(members.size / n, 4),
-            "count": int(members.size),
-            "examples": [
-                {"respondent_id": answers[i][0], "text": _excerpt(answers[i][1])}
-                for i in distinct_texts(best, lambda i: answers[i][1])[:examples]
-            ],
-        })
-    themes.sort(key=lambda th: (-th["count"], th["label"]))
-    # Shares are of all answers, so say how many fit no theme.
-    return {"n": n, "themes": themes, "unassigned": int((dominant == -1).sum())}
+    Args:
+        snapshot: The survey and its responses.
+        key: A text question's key.
+        n_themes: At most this many themes.
+        top_keywords: Keywords per theme.
+        examples: Answers quoted per theme.
+        embedder: Embedder override (tests); default the cached MiniLM embedder.
+
+    Returns:
+        `n` (answers analysed), `themes`, `unassigned`, `unassigned_share`, `set_aside`, `boilerplate_removed`,
+        `score_overall`, and `note` when there are no themes.
+    """
+    scale = main_scale(snapshot)
+    rows = [(r.respondent_id, value.strip(), _number(r.answers.get(scale[0])) if scale else None)
+            for r in snapshot.responses if isinstance(value := r.answers.get(key), str) and value.strip()]
+    prepared = prepare_answers([text for _, text, _ in rows])
+    reasons = {"unsupported_language": 0, "no_words": 0}
+    languages: dict[str, int] = {}
+    kept: list[int] = []
+    for i, answer in enumerate(prepared.answers):
+        if answer.language == NO_WORDS or not answer.text:
+            reasons["no_words"] += 1
+        elif not readable(answer.language, LANGUAGES):
+            reasons["unsupported_language"] += 1
+            languages[answer.language] = languages.get(answer.language, 0) + 1
+        else:
+            kept.append(i)
+    texts = [prepared.answers[i].text for i in kept]
+    model = find_themes(texts, n_themes, top_keywords, examples, embedder=embedder)
+    n = len(texts)
+
+    def score(answers: list[int]) -> dict[str, Any] | None:
+        if scale is None:
+            return None
+        values = [v for a in answers if (v := rows[kept[a]][2]) is not None]
+        return score_of(values, *scale)
+
+    themes = [
+        {
+            "label": t.label,
+            "keywords": t.keywords,
+            "share": round(len(t.answers) / n, 4),
+            "share_ci": wilson_interval(len(t.answers), n),
+            "count": len(t.answers),
+            "score": score(t.answers),
+            "examples": [{"respondent_id": rows[kept[a]][0], "text": excerpt(texts[a])} for a in t.quotes],
+        }
+        for t in model.themes
+    ]
+    out: dict[str, Any] = {
+        "n": n,
+        "themes": themes,
+        "unassigned": len(model.unassigned),
+        "unassigned_share": round(len(model.unassigned) / n, 4) if n else None,
+        "fit_cutoff": model.cutoff,
+        "set_aside": {"count": len(rows) - n, "reasons": reasons, "languages": dict(sorted(languages.items()))},
+        "boilerplate_removed": prepared.boilerplate,
+        "score_overall": score(list(range(n))),
+    }
+    if model.note:
+        out["note"] = model.note
+    return out
 
 
 def extract_themes(
-    snapshot: Snapshot, n_themes: int = 6, top_keywords: int = 6, examples: int = 3
+    snapshot: Snapshot, n_themes: int = 6, top_keywords: int = 6, examples: int = 3, embedder: Any = None
 ) -> dict[str, Any]:
-    """The `themes` component result for every text question of `snapshot` (plain JSON types)."""
+    """The `themes` component result for every text question of `snapshot` (plain JSON types).
+
+    Args:
+        snapshot: The survey and its responses.
+        n_themes: At most this many themes per question (fewer when the answers support fewer).
+        top_keywords: Keywords per theme.
+        examples: Answers quoted per theme.
+        embedder: Embedder override (tests); default the cached MiniLM embedder.
+
+    Returns:
+        `engine`, `engine_info` and per-question themes (see `themes_for_question`).
+    """
     questions = {
-        q.key: {
-            "text": q.text,
-            **themes_for_texts(text_answers(snapshot, q.key), n_themes, top_keywords, examples),
-        }
+        q.key: {"text": q.text, **themes_for_question(snapshot, q.key, n_themes, top_keywords, examples, embedder)}
         for q in snapshot.survey.questions
         if q.type == QuestionType.TEXT
     }
-    return {"engine": ENGINE, "questions": questions}
+    return {"engine": ENGINE, "engine_info": engine_info(), "questions": questions}

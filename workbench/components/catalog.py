@@ -137,24 +137,45 @@ class SentimentResult(_Result):
 
 # --- themes ---------------------------------------------------------------------------------------------------
 
+class ThemeScore(_Result):
+    """The survey's main score (first nps question, else first scale question) over some respondents."""
+
+    question: str = Field(description="The key of the nps or scale question")
+    measure: Literal["nps", "mean"]
+    value: float | None = Field(description="NPS points (-100..100) or the mean; None without answers")
+    n: int = Field(ge=0, description="Respondents with a valid answer to that question")
+
+
 class Theme(_Result):
-    label: str
+    label: str = Field(description="2-4 words from the theme's most distinctive keywords")
     keywords: list[str]
-    share: float = Field(ge=0, le=1)
-    count: int = Field(ge=0)
+    share: float = Field(ge=0, le=1, description="Answers mentioning the theme / answers analysed")
+    share_ci: list[float] = Field(min_length=2, max_length=2, description="95% Wilson interval of the share")
+    count: int = Field(ge=0, description="Answers mentioning the theme")
+    score: ThemeScore | None = Field(description="Main score of the respondents mentioning it; None without one")
     examples: list[QuotedAnswer]
 
 
 class ThemesQuestion(_Result):
     text: str
-    n: int = Field(ge=0)
+    n: int = Field(ge=0, description="Answers analysed (set-aside answers excluded)")
     themes: list[Theme]
-    unassigned: int | None = Field(None, ge=0, description="Answers no theme describes well")
+    unassigned: int | None = Field(None, ge=0, description="Answers none of whose sentences fits a theme")
+    set_aside: SetAside | None = None
+    score_overall: ThemeScore | None = Field(None, description="Main score over every analysed respondent")
     note: str | None = Field(None, description="Why there are no themes, when there are none")
+
+
+class ThemesEngineInfo(_Result):
+    name: str
+    model: str | None = None
+    languages: list[str] = Field(default_factory=list)
+    evaluation: dict[str, Any] | None = Field(None, description="Coverage / purity measured by workbench eval themes")
 
 
 class ThemesResult(_Result):
     engine: str
+    engine_info: ThemesEngineInfo | None = None
     questions: dict[str, ThemesQuestion]
 
 
@@ -234,6 +255,50 @@ class SegmentsResult(_Result):
     finding_count: int = Field(ge=0)
 
 
+# --- summary --------------------------------------------------------------------------------------------------
+
+class SummaryCitation(_Result):
+    component: str = Field(description="The upstream component whose result holds the figure")
+    path: str = Field(description='Dotted path into that result, list items by index, e.g. "findings.0.values.1"')
+    value: float = Field(description="The figure at that path")
+    display: str | None = Field(None, description="How the statement writes it (template statements)")
+
+
+class SummaryStatement(_Result):
+    section: Literal["headline", "segments", "themes", "contradictions"]
+    text: str = Field(description="Plain text; every number in it is one of its citations' values")
+    citations: list[SummaryCitation]
+
+
+class SummarySource(_Result):
+    available: bool = Field(description="Whether the summary had this component's result")
+    statements: int = Field(ge=0, description="Statements citing it")
+    note: str | None = None
+
+
+class SummaryUsage(_Result):
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    calls: int = Field(ge=0)
+    cached_calls: int = Field(ge=0)
+
+
+class SummaryEngineInfo(_Result):
+    name: str
+    model: str | None = None
+
+
+class SummaryResult(_Result):
+    engine: Literal["template", "openai"] = Field(description="Who wrote the statements shown")
+    engine_info: SummaryEngineInfo
+    statements: list[SummaryStatement]
+    checked: bool = Field(description="Every number shown matched the figures its statement cites")
+    fallback_reason: str | None = Field(description="Why the model's summary is not shown; None when it is or "
+                                                    "was not asked for")
+    usage: SummaryUsage
+    sources: dict[str, SummarySource]
+
+
 def register_all(registry: ComponentRegistry) -> ComponentRegistry:
     registry.register(ComponentSpec(
         name="basic_stats", title="Basic statistics", notebook="basic_stats.ipynb", result_model=BasicStatsResult,
@@ -256,6 +321,11 @@ def register_all(registry: ComponentRegistry) -> ComponentRegistry:
     registry.register(ComponentSpec(
         name="visualizations", title="Visualisations", notebook="visualizations.ipynb",
         result_model=VisualizationsResult, needs=("basic_stats",),
+    ))
+    registry.register(ComponentSpec(
+        name="summary", title="Summary", notebook="summary.ipynb", result_model=SummaryResult,
+        needs=("basic_stats", "sentiment", "themes", "segments"), secrets=("openai_api_key",), queue="ai",
+        parameter_rules={"engine": {"pattern": "^(auto|template)$"}},
     ))
     return registry
 
