@@ -145,7 +145,8 @@ class VaderEngine:
 
 
 class MiniLMEngine:
-    """MiniLM sentence embeddings + VADER features into the shipped head (an ordinal 1-5 rating model)."""
+    """MiniLM sentence embeddings + VADER features + word / bigram TF-IDF of the text into the shipped head (an
+    ordinal 1-5 rating model)."""
 
     name = "minilm"
 
@@ -180,12 +181,13 @@ class MiniLMEngine:
         return np.hstack(parts)
 
     def predict(self, texts: list[str]) -> list[SentimentPrediction]:
-        """Label, probabilities (negative / neutral / positive) and score per text."""
+        """Label, probabilities (negative / neutral / positive) and score per text (the head reads the embedding
+        and VADER rows from `features` and the texts themselves for its TF-IDF block)."""
         from workbench.text.head import LABEL_ORDER
 
         if not texts:
             return []
-        labels, probs, scores = self.head.predict(self.features(texts))
+        labels, probs, scores = self.head.predict(self.features(texts), texts)
         return [
             SentimentPrediction(lab, round(float(s), 6),
                                 {c: round(float(p), 6) for c, p in zip(LABEL_ORDER, row, strict=True)})

@@ -1,8 +1,16 @@
-"""The sentiment head: an ordinal reading of MiniLM embeddings (+ VADER features) as a 1-5 rating.
+"""The sentiment head: an ordinal reading of MiniLM embeddings, VADER features and word / bigram TF-IDF as a
+1-5 rating.
 
-A multinomial logistic regression predicts the probability of each rating 1-5 from the answer's embedding and
-nine VADER features (compound, pos/neg/neu shares, and the min / max / mean / last sentence compound and the
-share of negative sentences: a review that is positive overall but has one damning sentence is often a 3).
+A multinomial logistic regression predicts the probability of each rating 1-5 from three blocks of features:
+
+* the answer's MiniLM embedding (384 dims, standardised);
+* nine VADER features (compound, pos/neg/neu shares, and the min / max / mean / last sentence compound and the
+  share of negative sentences: a review that is positive overall but has one damning sentence is often a 3),
+  standardised;
+* TF-IDF weights of a fixed vocabulary of words and word bigrams ("not flattering", "too small", "wanted to
+  love": the phrases that make a 3-star review), sublinear term frequency times the training idf, each row
+  scaled to unit length (`term_matrix`). The vocabulary and idf are part of the head.
+
 From those probabilities:
 
 * P(negative) = P(1) + P(2), P(neutral) = P(3), P(positive) = P(4) + P(5);
@@ -13,16 +21,18 @@ From those probabilities:
 Predicting five ordered classes and cutting their expectation reads "3 stars" as the middle of a scale, which
 is what it is; it measured better on the neutral class than a three-class model with the same features.
 
-Weights are plain arrays in `models/sentiment_head.npz` (no pickle: loading runs no code), everything else in
-`models/sentiment_head.json`. `python -m workbench.text.train_sentiment` writes both.
+Weights, the vocabulary (a fixed-width unicode array) and its idf are plain arrays in
+`models/sentiment_head.npz` (no pickle: loading runs no code), everything else in `models/sentiment_head.json`.
+`python -m workbench.text.train_sentiment` writes both.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +48,42 @@ VADER_FEATURES = ("vader_compound", "vader_pos", "vader_neg", "vader_neu", "vade
                   "vader_sentence_max", "vader_sentence_mean", "vader_negative_sentence_share",
                   "vader_last_sentence")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Words as scikit-learn's TfidfVectorizer would find them with this pattern, apostrophes kept ("don't").
+_WORD = re.compile(r"\b\w[\w']*\b")
+
+
+def terms_of(text: str) -> list[str]:
+    """The lower-cased words of `text`, then its word bigrams ("too small"), in order, repeats kept."""
+    words = _WORD.findall(text.lower())
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+
+
+def term_matrix(texts: Iterable[str], index: dict[str, int], idf: np.ndarray) -> Any:
+    """TF-IDF rows of `texts` over a fixed vocabulary: (1 + log count) * idf, each row of unit length.
+
+    Args:
+        texts: Cleaned answers.
+        index: term -> column.
+        idf: The columns' inverse document frequencies.
+
+    Returns:
+        A `scipy.sparse.csr_matrix` of shape (len(texts), len(idf)); terms outside the vocabulary are ignored.
+    """
+    from scipy import sparse
+
+    indptr, indices, data = [0], [], []
+    for text in texts:
+        counts = Counter(index[t] for t in terms_of(text) if t in index)
+        cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        vals = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[cols]
+        norm = float(np.sqrt((vals * vals).sum()))
+        order = np.argsort(cols)
+        indices.append(cols[order])
+        data.append(vals[order] / norm if norm > 0 else vals[order])
+        indptr.append(indptr[-1] + len(cols))
+    return sparse.csr_matrix(
+        (np.concatenate(data) if data else np.zeros(0), np.concatenate(indices) if indices else np.zeros(0, int),
+         np.array(indptr)), shape=(len(indptr) - 1, len(idf)))
 
 
 def vader_features(analyzer: Any, texts: Sequence[str]) -> np.ndarray:
@@ -63,33 +109,56 @@ def vader_features(analyzer: Any, texts: Sequence[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SentimentHead:
-    """P(rating) = softmax(((x - mean) / scale) @ coef.T + intercept); labels by thresholds on E[rating]."""
+    """P(rating) = softmax(((x - mean) / scale) @ coef.T + tfidf(texts) @ term_coef.T + intercept); labels by
+    thresholds on E[rating]. Without a vocabulary (`terms` empty) the TF-IDF block is absent."""
 
-    coef: np.ndarray  # (ratings, features)
+    coef: np.ndarray  # (ratings, dense features)
     intercept: np.ndarray  # (ratings,)
-    mean: np.ndarray  # (features,)
-    scale: np.ndarray  # (features,)
+    mean: np.ndarray  # (dense features,)
+    scale: np.ndarray  # (dense features,)
     thresholds: tuple[float, float]
-    features: tuple[str, ...]  # "minilm" (384 dims) then VADER_FEATURES
+    features: tuple[str, ...]  # "minilm" (384 dims) then VADER_FEATURES (the dense block)
     metadata: dict[str, Any]
+    terms: tuple[str, ...] = ()  # the TF-IDF vocabulary: words and "word word" bigrams
+    idf: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (terms,)
+    term_coef: np.ndarray = field(default_factory=lambda: np.zeros((len(RATINGS), 0)))  # (ratings, terms)
 
-    def rating_probabilities(self, x: np.ndarray) -> np.ndarray:
-        """P(rating 1..5) per feature row, shape (n, 5)."""
+    def __post_init__(self) -> None:
+        """Index the vocabulary."""
+        object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.terms)})
+
+    def tfidf(self, texts: Sequence[str]) -> Any:
+        """The TF-IDF rows of `texts` over the head's vocabulary (a sparse matrix)."""
+        return term_matrix(texts, self._index, self.idf)  # type: ignore[attr-defined]
+
+    def rating_probabilities(self, x: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        """P(rating 1..5) per feature row (and its text, when the head has a vocabulary), shape (n, 5)."""
         logits = ((x - self.mean) / self.scale) @ self.coef.T + self.intercept
+        if self.terms:
+            if texts is None or len(texts) != x.shape[0]:
+                raise ValueError("this head reads the texts too (TF-IDF): pass one text per feature row")
+            logits = logits + np.asarray(self.tfidf(texts) @ self.term_coef.T)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
 
-    def predict(self, x: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Labels, label probabilities (n, 3, in `LABEL_ORDER`) and scores in [-1, 1] for feature rows `x`."""
-        return predict_from_ratings(self.rating_probabilities(x), self.thresholds)
+    def predict(
+        self, x: np.ndarray, texts: Sequence[str] | None = None
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Labels, label probabilities (n, 3, in `LABEL_ORDER`) and scores in [-1, 1] for feature rows `x` (and
+        their texts, for the TF-IDF block)."""
+        return predict_from_ratings(self.rating_probabilities(x, texts), self.thresholds)
 
     def save(self, weights: Path = HEAD_WEIGHTS, metadata: Path = HEAD_METADATA) -> None:
-        """Write the weights (.npz) and the metadata (.json, stable formatting)."""
-        np.savez(weights, coef=self.coef.astype(np.float32), intercept=self.intercept.astype(np.float32),
-                 mean=self.mean.astype(np.float32), scale=self.scale.astype(np.float32))
+        """Write the arrays (.npz, compressed, no objects) and the metadata (.json, stable formatting)."""
+        np.savez_compressed(
+            weights, coef=self.coef.astype(np.float32), intercept=self.intercept.astype(np.float32),
+            mean=self.mean.astype(np.float32), scale=self.scale.astype(np.float32),
+            terms=np.array(self.terms, dtype=np.str_), idf=self.idf.astype(np.float32),
+            term_coef=self.term_coef.astype(np.float32))
         meta = {**self.metadata, "ratings": list(RATINGS), "labels": list(LABEL_ORDER),
-                "thresholds": [round(t, 4) for t in self.thresholds], "features": list(self.features)}
+                "thresholds": [round(t, 4) for t in self.thresholds], "features": list(self.features),
+                "terms": len(self.terms)}
         metadata.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 
@@ -124,13 +193,19 @@ def load_head(weights: Path = HEAD_WEIGHTS, metadata: Path = HEAD_METADATA) -> S
     """
     meta = json.loads(metadata.read_text())
     with np.load(weights, allow_pickle=False) as arrays:
+        terms = tuple(str(t) for t in arrays["terms"]) if "terms" in arrays.files else ()
         head = SentimentHead(
             coef=arrays["coef"].astype(np.float64), intercept=arrays["intercept"].astype(np.float64),
             mean=arrays["mean"].astype(np.float64), scale=arrays["scale"].astype(np.float64),
             thresholds=(float(meta["thresholds"][0]), float(meta["thresholds"][1])),
-            features=tuple(meta["features"]), metadata=meta,
+            features=tuple(meta["features"]), metadata=meta, terms=terms,
+            idf=arrays["idf"].astype(np.float64) if terms else np.zeros(0),
+            term_coef=arrays["term_coef"].astype(np.float64) if terms else np.zeros((len(RATINGS), 0)),
         )
     if head.coef.shape != (len(RATINGS), head.mean.shape[0]):
         raise ValueError(f"{weights}: coef {head.coef.shape} does not match {len(RATINGS)} ratings "
                          f"x {head.mean.shape[0]} features")
+    if head.term_coef.shape != (len(RATINGS), len(terms)) or head.idf.shape != (len(terms),):
+        raise ValueError(f"{weights}: term_coef {head.term_coef.shape} / idf {head.idf.shape} do not match "
+                         f"{len(terms)} terms")
     return head
