@@ -11,8 +11,9 @@ Engines are built on first use: `minilm` loads a 23 MB ONNX model, and a remote 
 
 Bundled engines:
 
-* `minilm` (default): all-MiniLM-L6-v2 sentence embeddings (int8 ONNX, local) + VADER features, into a
-  logistic-regression head trained on the clothing reviews to predict the 1-5 rating (`workbench.text.head`).
+* `minilm` (default): all-MiniLM-L6-v2 sentence embeddings (int8 ONNX, local) + VADER features + a word and
+  bigram TF-IDF, into a logistic-regression head trained on the clothing reviews to predict the 1-5 rating
+  (`workbench.text.head`).
   Score = (expected rating - 3) / 2.
 * `vader`: VADER (rule-based, local, deterministic); score = compound, labels by the usual +-0.05 cut-offs.
 * `openai`: a model behind OpenAI's chat-completions API (OpenAI or a compatible server), on redacted answers;
