@@ -10,13 +10,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
 from api.errors import install_error_handlers
 from api.import_jobs import ImportRunner
 from api.metrics import install_metrics
-from api.routes import components, health, imports, pages, reports, surveys, webhooks
+from api.routes import components, health, imports, pages, reports, surveys, ui, webhooks
 from api.schemas import ResponsesImport
 from api.security import install_front_door
 from api.temporal import TemporalGateway
@@ -57,14 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(webhooks.receiver)
     app.include_router(pages.router)
+    app.include_router(ui.router)
     install_error_handlers(app)
     install_metrics(app)
     install_front_door(app, settings)
     app.openapi = _completed_openapi(app.openapi, extra_models=[ResponsesImport])  # type: ignore[method-assign]
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
 
     return app
 

@@ -1,4 +1,4 @@
-"""render_report_page: formatted headline, component sections, escaping, CSP, no script."""
+"""render_report_page: formatted headline, component sections, escaping, CSP, no inline script."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 from bs4 import BeautifulSoup
 
-from workbench.rendering.page import REPORT_PAGE_CSP, ComponentView, FindingsView, ReportView, render_report_page
+from workbench.rendering.page import (
+    PAGE_CSP,
+    PAGE_META_CSP,
+    STATIC_SCRIPT,
+    ComponentView,
+    FindingsView,
+    ReportView,
+    render_report_page,
+)
 
 
 def _view(**overrides: object) -> ReportView:
@@ -88,16 +96,18 @@ def test_hostile_title_is_escaped() -> None:
     assert "<script>alert('t')</script>" in _text(html)
 
 
-def test_csp_meta_present_and_no_script() -> None:
+def test_csp_meta_present_and_only_the_static_script() -> None:
     html = render_report_page(_view())
     soup = BeautifulSoup(html, "html.parser")
     meta = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})
-    assert meta is not None and meta["content"] == REPORT_PAGE_CSP
+    assert meta is not None and meta["content"] == PAGE_META_CSP and PAGE_CSP.startswith(PAGE_META_CSP)
+    assert "script-src 'self';" in PAGE_CSP and "unsafe" not in PAGE_CSP.split("script-src")[1].split(";")[0]
     assert soup.head.find("meta") is not None
-    assert soup.find("script") is None
+    scripts = soup.find_all("script")
+    assert [(s.get("src"), s.get_text()) for s in scripts] == [(STATIC_SCRIPT, "")]  # no inline script
     for element in soup.find_all(True):
         assert not any(attr.lower().startswith("on") for attr in element.attrs)
-    assert soup.find("style") is not None
+    assert soup.find("link", attrs={"rel": "stylesheet"}) is not None
 
 
 def test_running_report_refreshes_and_shows_progress() -> None:
@@ -129,8 +139,8 @@ def test_key_findings_come_right_after_the_headline_and_before_the_components() 
     soup = BeautifulSoup(html, "html.parser")
     card = soup.find(id="key-findings")
     assert card is not None and card.find("h2").get_text() == "Key findings"
-    order = [el.get("id") or "summary" for el in soup.main.find_all(class_="card", recursive=False)]
-    assert order == ["summary", "key-findings", "component-basic_stats", "component-sentiment"]
+    order = [el.get("id") for el in soup.find(id="report-root").find_all(class_="card", recursive=False)]
+    assert order == ["notices", "headline", "key-findings", "component-basic_stats", "component-sentiment"]
     items = [" ".join(li.get_text().split()) for li in card.find_all("li")]
     assert items[0] == "Free rates satisfaction lower than Enterprise: 3.4 vs 4.0 (p < 0.001, medium effect)"
     text = " ".join(card.get_text().split())
@@ -141,7 +151,8 @@ def test_key_findings_come_right_after_the_headline_and_before_the_components() 
 def test_key_findings_are_escaped_text_never_markup() -> None:
     html = render_report_page(_view(findings=_findings()))
     soup = BeautifulSoup(html, "html.parser")
-    assert soup.find("script") is None and soup.find(id="key-findings").find("b") is None
+    assert [s.get("src") for s in soup.find_all("script")] == [STATIC_SCRIPT]  # no inline script
+    assert soup.find(id="key-findings").find("b") is None
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;Enterprise&lt;/b&gt;" in html
     assert '"<script>alert(1)</script>" is chosen by 80% in <b>Enterprise</b>' in _text(html)
 

@@ -1,7 +1,11 @@
-"""The server-rendered report page: a headline summary card, the key findings, then one section per component.
+"""The server-rendered pages: surveys, reports and the report page (a header, the summary, the key findings,
+then one section per component).
 
 Autoescaping is on; only component HTML (already sanitized by `render_component_html`) is inserted raw.
-The page has no JavaScript, and `REPORT_PAGE_CSP` forbids any, both as a header and in a meta element.
+The pages work without JavaScript; one static script served by the app (`/static/workbench.js`, no inline
+script anywhere) adds live progress. `PAGE_CSP` allows scripts from the app only (`script-src 'self'`) and
+connections to it (SSE), both as a header and in a meta element. `REPORT_PAGE_CSP` (no script at all) is
+the policy of documents rendered offline, such as the PDF.
 """
 
 from __future__ import annotations
@@ -19,8 +23,27 @@ REPORT_PAGE_CSP = (
     "form-action 'none'; frame-ancestors 'none'"
 )
 
+# The web pages: scripts and connections from the app only (the static script and its SSE stream); inline
+# styles stay allowed for sanitized notebook output (its style attributes), never inline scripts.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# The same in a meta element (pages saved or opened apart from the header): frame-ancestors works in a header only.
+PAGE_META_CSP = PAGE_CSP.removesuffix("; frame-ancestors 'none'")
+PAGE_HEADERS = {
+    "Content-Security-Policy": PAGE_CSP,
+    "X-Content-Type-Options": "nosniff",
+    # same-origin: the pages' form posts carry their real Origin (the UI routes refuse other sites' posts);
+    # links to anywhere else send no referrer.
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+STATIC_SCRIPT = "/static/workbench.js"
+STATIC_STYLE = "/static/workbench.css"
+
 _BADGES = {"completed": "ok", "partial": "warn", "failed": "bad", "running": "busy", "queued": "idle",
-           "pending": "idle", "skipped": "warn"}
+           "pending": "idle", "skipped": "warn", "cancelled": "warn"}
 _IN_PROGRESS = frozenset({"queued", "pending", "running"})
 _CORRECTIONS = {"bh": "Benjamini-Hochberg", "holm": "Holm"}
 
@@ -51,6 +74,49 @@ class FindingsView:
 
 
 @dataclass
+class Citation:
+    """A figure a summary statement cites: which component's result, where in it, and its value."""
+
+    component: str
+    path: str
+    value: Any
+
+
+@dataclass
+class Statement:
+    section: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+
+
+@dataclass
+class SummaryView:
+    """The `summary` component's statements (plain text: the page escapes them) and the engine that wrote them."""
+
+    statements: list[Statement]
+    engine: str | None = None
+    component: str = "summary"
+
+
+def summary_view(result: Any) -> SummaryView | None:
+    """The "Summary" card from a `summary` result (`statements: [{section, text, citations}]`, `engine`); None
+    without a usable result. Malformed entries are left out rather than failing the page."""
+    if not isinstance(result, dict) or not isinstance(result.get("statements"), list):
+        return None
+    statements = []
+    for item in result["statements"]:
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            continue
+        citations = [
+            Citation(component=str(c.get("component", "")), path=str(c.get("path", "")), value=c.get("value"))
+            for c in item.get("citations") or [] if isinstance(c, dict)
+        ]
+        statements.append(Statement(section=str(item.get("section") or ""), text=item["text"], citations=citations))
+    engine = result.get("engine")
+    return SummaryView(statements=statements, engine=engine if isinstance(engine, str) else None)
+
+
+@dataclass
 class ReportView:
     """Everything the report page shows; `headline` holds basic_stats figures (all keys optional), `findings` the
     segments component's top findings (None when the report did not run it or it has no result)."""
@@ -66,6 +132,23 @@ class ReportView:
     status_url: str
     notebooks_base_url: str
     findings: FindingsView | None = None
+    summary: SummaryView | None = None
+    survey_id: str | None = None  # for the link back to the survey page
+    response_count: int | None = None  # responses in the report's snapshot
+    json_url: str | None = None
+    events_url: str | None = None  # Server-Sent Events of the report's progress (the static script reads them)
+    actions_base_url: str | None = None  # the UI's POST routes: {base}/cancel, {base}/components/{name}/rerun
+
+
+def format_value(value: Any) -> str:
+    """A cited figure: integers with separators, other numbers to three significant decimals, text as is."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower() if value is not None else "n/a"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
 
 
 def format_count(value: Any) -> str:
@@ -124,16 +207,45 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(count=format_count, percent=format_percent, nps=format_nps,
-                       duration=format_duration, when=format_time)
+                       duration=format_duration, when=format_time, figure=format_value)
+    env.globals.update(nav=None, csp=PAGE_META_CSP, static_script=STATIC_SCRIPT, static_style=STATIC_STYLE,
+                       badges=_BADGES)
     return env
 
 
+def render_page(template: str, **context: Any) -> str:
+    """Render one of the app's pages (`templates/<template>`); send `PAGE_HEADERS` with it."""
+    return _environment().get_template(template).render(**context)
+
+
+_NOTICES = {
+    "failed": "failed",
+    "skipped": "was skipped: a component it needs has no result",
+    "cancelled": "was cancelled",
+}
+
+
+def _progress(components: list[ComponentView]) -> float:
+    """The share of the report done, each component weighing the same (as the status API computes it)."""
+    if not components:
+        return 0.0
+    done = 0.0
+    for c in components:
+        if c.status not in _IN_PROGRESS:
+            done += 1.0
+        elif c.cells_total:
+            done += min(c.cells_done / c.cells_total, 1.0)
+    return round(done / len(components), 4)
+
+
 def render_report_page(view: ReportView) -> str:
-    """Render the full HTML report page (no JavaScript; send `REPORT_PAGE_CSP` with it)."""
+    """Render the full HTML report page (send `PAGE_HEADERS` with it): it works without JavaScript (a running
+    report refreshes itself), and the static script follows its progress live."""
     headline = {k: v for k, v in view.headline.items() if v is not None}
     nps = headline.get("nps") if isinstance(headline.get("nps"), dict) else None
     components = [
-        {"view": c, "badge": _BADGES.get(c.status, "idle"), "error": _error_fields(c.error)}
+        {"view": c, "badge": _BADGES.get(c.status, "idle"), "error": _error_fields(c.error),
+         "notice": _NOTICES.get(c.status)}
         for c in view.components
     ]
     return _environment().get_template("report.html.j2").render(
@@ -145,6 +257,10 @@ def render_report_page(view: ReportView) -> str:
         components=components,
         badge=_BADGES.get(view.status, "idle"),
         in_progress=view.status in _IN_PROGRESS,
-        csp=REPORT_PAGE_CSP,
+        finished=view.status in ("completed", "partial", "failed", "cancelled"),
+        has_pdf=view.status in ("completed", "partial"),
+        summary=view.summary,
+        progress=_progress(view.components),
+        notices=[c for c in components if c["notice"]],
         notebooks_base=view.notebooks_base_url.rstrip("/"),
     )
