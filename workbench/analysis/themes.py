@@ -12,6 +12,7 @@ whose answer mentions it, next to `score_overall` over every analysed respondent
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,8 @@ def _number(value: Any) -> float | None:
 
 
 def themes_for_question(
-    snapshot: Snapshot, key: str, n_themes: int = 6, top_keywords: int = 6, examples: int = 3, embedder: Any = None
+    snapshot: Snapshot, key: str, n_themes: int = 6, top_keywords: int = 6, examples: int = 3, embedder: Any = None,
+    *, mentions: bool = False,
 ) -> dict[str, Any]:
     """The themes of one text question (plain JSON types).
 
@@ -77,15 +79,18 @@ def themes_for_question(
         top_keywords: Keywords per theme.
         examples: Answers quoted per theme.
         embedder: Embedder override (tests); default the cached MiniLM embedder.
+        mentions: Also return `_mentions`: (response index of each analysed answer, each theme's answer
+            positions, theme labels), for the per-segment figures.
 
     Returns:
         `n` (answers analysed), `themes`, `unassigned`, `unassigned_share`, `set_aside`, `boilerplate_removed`,
         `score_overall`, and `note` when there are no themes.
     """
     scale = main_scale(snapshot)
-    rows = [(r.respondent_id, value.strip(), _number(r.answers.get(scale[0])) if scale else None)
-            for r in snapshot.responses if isinstance(value := r.answers.get(key), str) and value.strip()]
-    prepared = prepare_answers([text for _, text, _ in rows])
+    rows = [(r.respondent_id, value.strip(), _number(r.answers.get(scale[0])) if scale else None, index)
+            for index, r in enumerate(snapshot.responses)
+            if isinstance(value := r.answers.get(key), str) and value.strip()]
+    prepared = prepare_answers([text for _, text, _, _ in rows])
     reasons = {"unsupported_language": 0, "no_words": 0}
     languages: dict[str, int] = {}
     kept: list[int] = []
@@ -131,11 +136,15 @@ def themes_for_question(
     }
     if model.note:
         out["note"] = model.note
+    if mentions:
+        out["_mentions"] = ([rows[i][3] for i in kept], [list(t.answers) for t in model.themes],
+                            [t.label for t in model.themes])
     return out
 
 
 def extract_themes(
-    snapshot: Snapshot, n_themes: int = 6, top_keywords: int = 6, examples: int = 3, embedder: Any = None
+    snapshot: Snapshot, n_themes: int = 6, top_keywords: int = 6, examples: int = 3, embedder: Any = None,
+    segment_by: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The `themes` component result for every text question of `snapshot` (plain JSON types).
 
@@ -145,13 +154,25 @@ def extract_themes(
         top_keywords: Keywords per theme.
         examples: Answers quoted per theme.
         embedder: Embedder override (tests); default the cached MiniLM embedder.
+        segment_by: Segment questions to compare theme shares across; empty or None: the survey's declared
+            segments (`workbench.analysis.themes_segments`).
 
     Returns:
-        `engine`, `engine_info` and per-question themes (see `themes_for_question`).
+        `engine`, `engine_info`, per-question themes (see `themes_for_question`) and `by_segment`.
+
+    Raises:
+        SegmentError: `segment_by` names a question respondents cannot be segmented by.
     """
+    from workbench.analysis.segment_report import resolve_segment_by
+    from workbench.analysis.themes_segments import themes_by_segment
+
+    resolve_segment_by(snapshot.survey, segment_by)  # a bad segment_by fails before any answer is embedded
     questions = {
-        q.key: {"text": q.text, **themes_for_question(snapshot, q.key, n_themes, top_keywords, examples, embedder)}
+        q.key: {"text": q.text, **themes_for_question(snapshot, q.key, n_themes, top_keywords, examples, embedder,
+                                                      mentions=True)}
         for q in snapshot.survey.questions
         if q.type == QuestionType.TEXT
     }
-    return {"engine": ENGINE, "engine_info": engine_info(), "questions": questions}
+    mentions = {key: q.pop("_mentions") for key, q in questions.items()}
+    return {"engine": ENGINE, "engine_info": engine_info(), "questions": questions,
+            "by_segment": themes_by_segment(snapshot, mentions, segment_by)}

@@ -177,6 +177,9 @@ class ThemesResult(_Result):
     engine: str
     engine_info: ThemesEngineInfo | None = None
     questions: dict[str, ThemesQuestion]
+    by_segment: dict[str, Any] | None = Field(
+        None, description="Theme shares per segment: segment_by, source, breakdowns (per question and theme the "
+                          "counts, shares and test), findings")
 
 
 # --- visualizations -------------------------------------------------------------------------------------------
