@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from api.deps import OrganizationDep, SessionDep, SettingsDep
 from workbench.components import components as catalog
 from workbench.config import Settings
-from workbench.rendering.page import PAGE_HEADERS, ReportView, render_page, render_report_page, summary_view
+from workbench.rendering.page import PAGE_HEADERS, ReportView, render_page, render_report_page
 from workbench.reports.links import ReportLinks
 from workbench.reports.views import report_page_view
 from workbench.storage import reports as report_store
@@ -240,18 +240,11 @@ def surveys_page(session: Session, org: uuid.UUID, *, status_code: int = 200, **
 
 
 def report_view(session: Session, report: Report) -> ReportView:
-    """The report page's view: the stored report's sections plus the survey link, the snapshot's response count,
-    the summary's statements and where the page's buttons and live progress go."""
-    view = report_page_view(session, report)
-    summary = next((c.result for c in report.components if c.component_type == SUMMARY_COMPONENT and c.result),
-                   None)
+    """The report page's view: the composed report (`report_page_view`, also what the PDF prints) plus where the
+    page's buttons and live progress go."""
     links = ReportLinks.of(report.id)
-    return dataclasses.replace(
-        view, survey_id=str(report.survey_id), summary=summary_view(summary),
-        response_count=report_store.snapshot_response_count(session, report_id=report.id),
-        json_url=links.report, events_url=f"{links.report}/events",
-        actions_base_url=f"{UI_PREFIX}/reports/{report.id}",
-    )
+    return dataclasses.replace(report_page_view(session, report), events_url=f"{links.report}/events",
+                               actions_base_url=f"{UI_PREFIX}/reports/{report.id}")
 
 
 # --- the pages ----------------------------------------------------------------------------------------------------

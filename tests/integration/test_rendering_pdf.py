@@ -1,16 +1,20 @@
-"""render_report_pdf with the system Chromium: title and text in the PDF, untrusted script inert."""
+"""The report's PDF with the system Chromium: the composed report (header, contents, summary, sections) printed
+with page numbers, untrusted text printed as text and never run, no analyst-only cells; hangs are bounded."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from datetime import UTC, datetime
 
 import pytest
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from workbench.rendering import pdf as pdf_module
-from workbench.rendering.pdf import ChromiumUnavailable, find_chromium, render_report_pdf
+from workbench.rendering.html import render_component_html
+from workbench.rendering.page import ComponentView, ReportView, summary_view
+from workbench.rendering.pdf import ChromiumUnavailable, find_chromium, print_html, render_report_pdf
 from workbench.results import RESULT_MIME
 
 CHROMIUM = "/usr/bin/chromium"
@@ -18,7 +22,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 def _pdf_text(data: bytes) -> str:
     # scripts/setup installs Chromium and poppler-utils: a missing one fails here rather than skipping.
-    done = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True)
+    done = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True)
     return done.stdout.decode()
 
 
@@ -29,10 +33,12 @@ def _executed(*cells: NotebookNode) -> NotebookNode:
     })
 
 
-@pytest.fixture(scope="module")
-def sections() -> list[tuple[str, NotebookNode]]:
+def _view() -> ReportView:
+    analyst = new_markdown_cell("ANALYST-ONLY: to run it yourself, open JupyterLab.")
+    analyst.metadata["tags"] = ["analyst"]
     basic = _executed(
-        new_markdown_cell("The net promoter score is **NPS 23.4**."),
+        new_markdown_cell("# Basic statistics\n\nThe net promoter score is **NPS 23.4**."),
+        analyst,
         new_code_cell("print(answers)", execution_count=1, outputs=[
             new_output("stream", name="stdout", text="answer: <script>alert(1)</script>\n"),
             new_output("display_data", data={
@@ -47,34 +53,70 @@ def sections() -> list[tuple[str, NotebookNode]]:
     sentiment = _executed(new_code_cell("x", execution_count=1, outputs=[
         new_output("stream", name="stdout", text="Mostly positive: café – ½ ✓\n"),
     ]))
-    return [("Basic statistics", basic), ("Sentiment", sentiment)]
+    summary = summary_view({"engine": "template", "statements": [
+        {"section": "headline", "text": "NPS is +23.4 among 1,000 answers.",
+         "citations": [{"component": "basic_stats", "path": "nps.score", "value": 23.4}]}]})
+    return ReportView(
+        report_id="r-1", survey_title="Customer <Survey> 2024", status="completed",
+        created_at=datetime(2026, 11, 1, tzinfo=UTC), completed_at=datetime(2026, 11, 1, 0, 5, tzinfo=UTC),
+        headline={"response_count": 1000}, pdf_url="/pdf", status_url="/status", notebooks_base_url="/nb",
+        components=[
+            ComponentView("basic_stats", "Basic statistics", "completed", render_component_html(basic), None, 3, 3),
+            ComponentView("sentiment", "Sentiment", "completed", render_component_html(sentiment), None, 1, 1),
+            ComponentView("themes", "Themes", "failed", None, {"message": "engine down", "ename": "RuntimeError"},
+                          1, 4),
+        ],
+        summary=summary,
+    )
 
 
-def test_pdf_has_title_and_text_and_no_script_effects(sections: list[tuple[str, NotebookNode]]) -> None:
-    data = render_report_pdf("Customer <Survey> 2024", sections, CHROMIUM, fallback=False)
+def test_the_pdf_is_the_composed_report_and_no_script_runs() -> None:
+    data = render_report_pdf(_view(), CHROMIUM, fallback=False)
     assert data.startswith(b"%PDF")
     text = _pdf_text(data)
-    assert "Customer <Survey> 2024" in text
-    assert "NPS 23.4" in text
-    assert "Basic statistics" in text and "Mostly positive: café – ½ ✓" in text
-    assert "<script>alert(1)</script>" in text  # printed as text
-    assert "SCRIPT-RAN" not in text and "HANDLER-RAN" not in text
-    assert "RESULT-JSON-MARKER" not in text and "print(answers)" not in text
+    flat = " ".join(text.split())
+    assert "Customer <Survey> 2024" in flat and "Contents" in flat
+    assert "NPS is +23.4 among 1,000 answers." in flat and "NPS 23.4" in flat
+    assert "Mostly positive: café – ½ ✓" in flat
+    assert "Themes failed: RuntimeError: engine down" in flat and "The other sections are unaffected" in flat
+    assert "<script>alert(1)</script>" in flat  # printed as text
+    assert "SCRIPT-RAN" not in flat and "HANDLER-RAN" not in flat
+    assert "RESULT-JSON-MARKER" not in flat and "print(answers)" not in flat and "ANALYST-ONLY" not in flat
+    assert "Download" not in flat and "Rerun" not in flat  # no buttons or links for a page in a browser
+    pages = text.split("\f")
+    assert len([p for p in pages if p.strip()]) >= 3  # each component section starts a page
+    assert f"1/{len(pages) - 1}" in pages[0].replace(" ", "")  # page numbers in the footer ("1 / 4")
 
 
 def test_browser_runs_no_script_even_if_sanitizing_missed_it(monkeypatch: pytest.MonkeyPatch) -> None:
     # The lockdown (JavaScript off, CSP) is a second layer: check it alone by skipping the sanitizer.
     monkeypatch.setattr(pdf_module, "strip_active_content", lambda html: html)
-    exporter = pdf_module._ReportPDFExporter(CHROMIUM)
     html = ("<html><head><title>t</title></head><body><p>static</p>"
             "<script>document.body.insertAdjacentText('beforeend', 'SCRIPT' + '-RAN')</script></body></html>")
-    text = _pdf_text(exporter.run_playwright(html))
+    text = _pdf_text(print_html(html, CHROMIUM, fallback=False))
     assert "static" in text and "SCRIPT-RAN" not in text
 
 
-def test_no_chromium_raises_with_install_hint(sections: list[tuple[str, NotebookNode]]) -> None:
+def test_a_hung_browser_is_stopped_within_the_bound(tmp_path: os.PathLike) -> None:
+    # A "browser" that never answers: the print gives up within the bound and says so.
+    hang = os.path.join(tmp_path, "chromium")
+    with open(hang, "w") as f:
+        f.write("#!/bin/sh\nexec sleep 600\n")
+    os.chmod(hang, 0o755)
+    with pytest.raises(ChromiumUnavailable, match="within 3 s|could not start"):
+        print_html("<p>x</p>", hang, fallback=False, timeout=3)
+    import psutil
+
+    def hung() -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(["cmdline"]) if "sleep 600" in " ".join(p.info["cmdline"] or [])
+                or hang in " ".join(p.info["cmdline"] or [])]
+    gone, alive = psutil.wait_procs(hung(), timeout=10)
+    assert not alive, "the hung browser was left running"
+
+
+def test_no_chromium_raises_with_install_hint() -> None:
     with pytest.raises(ChromiumUnavailable, match="apt-get install chromium"):
-        render_report_pdf("T", sections, "/nonexistent/chromium", fallback=False)
+        render_report_pdf(_view(), "/nonexistent/chromium", fallback=False)
 
 
 def test_find_chromium(tmp_path: os.PathLike) -> None:

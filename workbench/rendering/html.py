@@ -163,9 +163,6 @@ class ReaderView(Preprocessor):
         return cell, resources
 
 
-DropResultOutputs = ReaderView  # the name the PDF exporter and older code use
-
-
 # Settings shared with the PDF exporter: hide code, sanitize untrusted output, use our allowlist.
 EXPORTER_SETTINGS: dict[str, Any] = {
     "exclude_input": True,

@@ -209,7 +209,7 @@ def _environment() -> jinja2.Environment:
     env.filters.update(count=format_count, percent=format_percent, nps=format_nps,
                        duration=format_duration, when=format_time, figure=format_value)
     env.globals.update(nav=None, csp=PAGE_META_CSP, static_script=STATIC_SCRIPT, static_style=STATIC_STYLE,
-                       badges=_BADGES)
+                       badges=_BADGES, printing=False)
     return env
 
 
@@ -238,7 +238,14 @@ def _progress(components: list[ComponentView]) -> float:
     return round(done / len(components), 4)
 
 
-def render_report_page(view: ReportView) -> str:
+def render_report_document(view: ReportView) -> str:
+    """The report as one self-contained document for the PDF: the page's header, summary, key findings and
+    sections, plus a table of contents; no script, no buttons or download links, its stylesheet inline, under
+    `REPORT_PAGE_CSP` (no script at all)."""
+    return render_report_page(view, printing=True)
+
+
+def render_report_page(view: ReportView, *, printing: bool = False) -> str:
     """Render the full HTML report page (send `PAGE_HEADERS` with it): it works without JavaScript (a running
     report refreshes itself), and the static script follows its progress live."""
     headline = {k: v for k, v in view.headline.items() if v is not None}
@@ -263,4 +270,6 @@ def render_report_page(view: ReportView) -> str:
         progress=_progress(view.components),
         notices=[c for c in components if c["notice"]],
         notebooks_base=view.notebooks_base_url.rstrip("/"),
+        printing=printing,
+        **({"csp": REPORT_PAGE_CSP} if printing else {}),
     )

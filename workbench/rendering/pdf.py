@@ -1,30 +1,21 @@
-"""One PDF for a whole report: the component notebooks composed into one, printed by headless Chromium.
+"""One PDF for a whole report: the composed report (the page's document, `render_report_document`) printed by
+headless Chromium through Playwright, launched from the system binary (nothing downloads a browser).
 
-nbconvert's `WebPDFExporter` cannot be pointed at a browser binary and would offer to download one, so
-`_ReportPDFExporter` replaces only the method that launches Chromium. Untrusted output is sanitized like the
-page, and the browser also runs with JavaScript disabled, the report CSP injected, and all network blocked.
+Untrusted text is escaped and sanitized like the page; the browser also runs with JavaScript disabled, the report
+CSP injected and every request blocked, and it is stopped when it hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import copy
-import html as html_lib
 import os
 import re
 import shutil
 import tempfile
-import threading
-from functools import lru_cache
-from typing import Any
 
-import nbformat
-from nbconvert.exporters.webpdf import WebPDFExporter
-from nbformat import NotebookNode
-
-from workbench.rendering.html import EXPORTER_SETTINGS, DropResultOutputs, strip_active_content
-from workbench.rendering.page import REPORT_PAGE_CSP
+from workbench.rendering.html import strip_active_content
+from workbench.rendering.page import REPORT_PAGE_CSP, ReportView, render_report_document
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -55,57 +46,13 @@ def find_chromium(configured: str | None, *, fallback: bool | None = None) -> st
     return None
 
 
-class _ReportPDFExporter(WebPDFExporter):
-    """WebPDFExporter that launches a given Chromium binary, with scripts and network off."""
-
-    def __init__(self, chromium_path: str, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.chromium_path = chromium_path
-
-    def run_playwright(self, html: str) -> bytes:
-        """Print `html` to PDF: nbconvert's steps with our launch and lockdown.
-
-        Always paginated (nbconvert's one-long-page mode measures the page with JavaScript, which is off
-        here) and never downloads a browser.
-        """
-        html = _with_csp(strip_active_content(html))
-
-        async def main(file_url: str) -> bytes:
-            from playwright.async_api import async_playwright
-
-            playwright = await async_playwright().start()
-            try:
-                try:
-                    browser = await playwright.chromium.launch(
-                        executable_path=self.chromium_path, args=CHROMIUM_ARGS,
-                        handle_sigint=False, handle_sigterm=False, handle_sighup=False,
-                    )
-                except Exception as e:
-                    raise ChromiumUnavailable(f"could not start {self.chromium_path}: {e}; {_INSTALL_HINT}") from e
-                try:
-                    # Untrusted text is in this page: no script runs and nothing is fetched, whatever it says.
-                    context = await browser.new_context(java_script_enabled=False, offline=True)
-                    await context.route(
-                        "**/*",
-                        lambda route: route.continue_() if route.request.url == file_url else route.abort(),
-                    )
-                    page = await context.new_page()
-                    await page.emulate_media(media="print")
-                    await page.goto(file_url, wait_until="networkidle")
-                    await page.wait_for_timeout(self.page_render_timeout)
-                    return await page.pdf(print_background=True)
-                finally:
-                    await browser.close()
-            finally:
-                await playwright.stop()
-
-        with tempfile.TemporaryDirectory(prefix="workbench-pdf-") as tmp:
-            path = os.path.join(tmp, "report.html")
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(html)
-            # A thread of its own so this works even when the caller already runs an event loop.
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                return pool.submit(asyncio.run, main(f"file://{path}")).result()
+# Stored PDFs are kept per template version: bump it when the document or its print settings change, so reports
+# are rendered again with the new template instead of served from storage.
+PDF_TEMPLATE_VERSION = "reader-1"
+# A browser that neither prints nor fails within this is stopped, and the download is a 503.
+PRINT_TIMEOUT_SECONDS = 90.0
+_FOOTER = ('<div style="width:100%;font-size:8px;color:#616e7c;text-align:center;">'
+           '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
 
 
 def _with_csp(html: str) -> str:
@@ -116,65 +63,69 @@ def _with_csp(html: str) -> str:
     return new if count else meta + html
 
 
-def compose_report_notebook(title: str, sections: list[tuple[str, NotebookNode]]) -> NotebookNode:
-    """One notebook: a title cell, then per section a heading cell and that notebook's cells."""
+def print_html(html: str, chromium_path: str | None, *, fallback: bool | None = None,
+               timeout: float = PRINT_TIMEOUT_SECONDS) -> bytes:
+    """Print a self-contained HTML document to PDF with headless Chromium: A4, page numbers in the footer.
 
-    def heading(level: int, text: str) -> NotebookNode:
-        # Raw HTML with escaped text so titles show literally instead of being read as Markdown.
-        flat = " ".join(text.split())
-        return nbformat.v4.new_markdown_cell(f"<h{level}>{html_lib.escape(flat)}</h{level}>")
-
-    nb = nbformat.v4.new_notebook()
-    if sections:
-        first = sections[0][1].get("metadata", {})
-        nb.metadata.update({k: copy.deepcopy(first[k]) for k in ("kernelspec", "language_info") if k in first})
-    nb.metadata["title"] = title
-    cells = [heading(1, title)]
-    for section_title, section_nb in sections:
-        cells.append(heading(2, section_title))
-        for cell in section_nb.cells:
-            cells.append(copy.deepcopy(cell))  # result outputs are dropped by the exporter's DropResultOutputs
-    for i, cell in enumerate(cells):
-        cell["id"] = f"cell-{i}"  # ids from several notebooks may clash; they must be unique
-    nb.cells = cells
-    return nb
-
-
-_lock = threading.Lock()
-# Stored PDFs are kept per template version: bump it when the composition or the exporter's settings change,
-# so reports are rendered again with the new template instead of served from storage.
-PDF_TEMPLATE_VERSION = "notebooks-1"
-
-
-@lru_cache(maxsize=4)
-def _exporter(chromium_path: str) -> _ReportPDFExporter:
-    exporter = _ReportPDFExporter(chromium_path, **EXPORTER_SETTINGS)
-    exporter.register_preprocessor(DropResultOutputs, enabled=True)
-    return exporter
-
-
-def render_report_pdf(
-    title: str,
-    sections: list[tuple[str, NotebookNode]],
-    chromium_path: str | None,
-    *,
-    fallback: bool | None = None,
-) -> bytes:
-    """Render the report's component notebooks as one PDF.
-
-    Args:
-        title: Report title, printed at the top.
-        sections: (section title, executed notebook) in page order; the notebooks are not modified.
-        chromium_path: Configured browser binary; None looks for a system Chromium.
-        fallback: Also look for a system Chromium when `chromium_path` is unusable (default: only when None).
+    The document is sanitized once more (`strip_active_content`) and printed with JavaScript off, the report CSP
+    injected and every request but the document's own blocked, so untrusted text cannot run or load anything.
 
     Raises:
-        ChromiumUnavailable: No browser was found or it would not start.
+        ChromiumUnavailable: No browser found, it would not start, or it did not finish within `timeout` (the
+            browser is stopped then).
     """
-    browser = find_chromium(chromium_path, fallback=fallback)
-    if browser is None:
+    browser_path = find_chromium(chromium_path, fallback=fallback)
+    if browser_path is None:
         raise ChromiumUnavailable(f"no Chromium found (configured: {chromium_path!r}); {_INSTALL_HINT}")
-    nb = compose_report_notebook(title, sections)
-    with _lock:  # the exporter keeps per-call state; Chromium start dominates the time anyway
-        pdf, _ = _exporter(browser).from_notebook_node(nb)
-    return bytes(pdf)
+    document = _with_csp(strip_active_content(html))
+
+    async def main(file_url: str) -> bytes:
+        from playwright.async_api import async_playwright
+
+        playwright = await async_playwright().start()
+        try:
+            try:
+                browser = await playwright.chromium.launch(
+                    executable_path=browser_path, args=CHROMIUM_ARGS,
+                    handle_sigint=False, handle_sigterm=False, handle_sighup=False,
+                )
+            except Exception as e:
+                raise ChromiumUnavailable(f"could not start {browser_path}: {e}; {_INSTALL_HINT}") from e
+            try:
+                context = await browser.new_context(java_script_enabled=False, offline=True)
+                await context.route(
+                    "**/*", lambda route: route.continue_() if route.request.url == file_url else route.abort())
+                page = await context.new_page()
+                await page.emulate_media(media="print")
+                await page.goto(file_url, wait_until="load")
+                return await page.pdf(format="A4", print_background=True, prefer_css_page_size=True,
+                                      display_header_footer=True, header_template="<div></div>",
+                                      footer_template=_FOOTER)
+            finally:
+                await browser.close()
+        finally:
+            await playwright.stop()  # stops the driver, and with it any browser it still runs
+
+    async def bounded(file_url: str) -> bytes:
+        try:
+            return await asyncio.wait_for(main(file_url), timeout=timeout)
+        except TimeoutError:
+            raise ChromiumUnavailable(f"the browser did not print the PDF within {timeout:g} s; it was stopped") \
+                from None
+
+    with tempfile.TemporaryDirectory(prefix="workbench-pdf-") as tmp:
+        path = os.path.join(tmp, "report.html")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(document)
+        # A thread of its own so this works even when the caller already runs an event loop.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, bounded(f"file://{path}")).result()
+
+
+def render_report_pdf(view: ReportView, chromium_path: str | None, *, fallback: bool | None = None) -> bytes:
+    """The report's PDF: the same composed report as the page (`render_report_document`), printed.
+
+    Raises:
+        ChromiumUnavailable: No browser found, it would not start, or it hung.
+    """
+    return print_html(render_report_document(view), chromium_path, fallback=fallback)

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import nbformat
 from sqlalchemy.orm import Session
 
 from workbench.components import components
-from workbench.rendering.page import ComponentView, FindingsView, ReportView, render_report_page
+from workbench.rendering.page import ComponentView, FindingsView, ReportView, render_report_page, summary_view
 from workbench.rendering.pdf import PDF_TEMPLATE_VERSION, render_report_pdf
 from workbench.reports.links import ReportLinks
 from workbench.storage import reports as store
@@ -26,6 +25,8 @@ HEADLINE_KEYS = ("response_count", "completion_known", "completed_count", "compl
                  "avg_completion_seconds", "nps")
 # The page opens with the top findings of this component's result, when the report ran it.
 FINDINGS_COMPONENT = "segments"
+# The page and the PDF open with this component's statements, when the report ran it.
+SUMMARY_COMPONENT = "summary"
 MAX_KEY_FINDINGS = 5
 
 
@@ -119,6 +120,7 @@ def report_page_view(session: Session, report: Report) -> ReportView:
     basic = next((r for r in rows if r.component_type == HEADLINE_COMPONENT and r.result), None)
     headline = {k: basic.result.get(k) for k in HEADLINE_KEYS} if basic and basic.result else {}
     segments = next((r for r in rows if r.component_type == FINDINGS_COMPONENT and r.result), None)
+    summary = next((r for r in rows if r.component_type == SUMMARY_COMPONENT and r.result), None)
     links = ReportLinks.of(report.id)
     return ReportView(
         report_id=str(report.id),
@@ -136,6 +138,10 @@ def report_page_view(session: Session, report: Report) -> ReportView:
         status_url=links.status,
         notebooks_base_url=links.notebooks,
         findings=key_findings(segments.result) if segments else None,
+        summary=summary_view(summary.result) if summary else None,
+        survey_id=str(report.survey_id),
+        response_count=store.snapshot_response_count(session, report_id=report.id),
+        json_url=links.report,
     )
 
 
@@ -180,11 +186,5 @@ def ensure_stored_pdf(session: Session, report: Report, chromium_path: str | Non
 
 
 def report_pdf(session: Session, report: Report, chromium_path: str | None) -> bytes:
-    """Render the report's executed notebooks as one PDF (raises ChromiumUnavailable without a browser)."""
-    rows = store.component_documents(session, report_id=report.id)
-    sections = [
-        (component_title(r.component_type), nbformat.reads(r.notebook, as_version=4))
-        for r in rows
-        if r.notebook and r.status in (ComponentStatus.COMPLETED, ComponentStatus.FAILED)
-    ]
-    return render_report_pdf(survey_title(session, report), sections, chromium_path)
+    """Print the composed report (what the page shows when done) as a PDF (raises ChromiumUnavailable)."""
+    return render_report_pdf(report_page_view(session, report), chromium_path)
