@@ -47,15 +47,16 @@ def test_fit_cutoffs_are_calibrated_and_bounded() -> None:
 
 
 def test_keywords_skip_placeholders_and_url_debris() -> None:
-    parts = ["See [link] for the sizing chart http", "@user the sizing chart runs small", "Email [email] about sizing",
-             "Call [phone] the sizing runs small", "Great colour, lovely bright colour", "The colour is lovely",
+    parts = ["RT See [link] for the sizing chart http", "@user the sizing chart runs small via",
+             "Email [email] about sizing", "Call [phone] the sizing runs small",
+             "Great colour, lovely bright colour", "The colour is lovely",
              "www.com colour is bright [link]", "Lovely bright colour"]
     part_theme = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     keywords = theme_keywords(parts, part_theme, 2, top=6)
     words = {w for kws in keywords for kw in kws for w in kw.split()}
     assert "sizing" in keywords[0] and "colour" in keywords[1]
-    assert not words & {"link", "user", "email", "phone", "http", "www", "com"}
-    assert {"http", "link", "user", "email", "phone", "www", "com"} <= STOP_WORDS
+    assert not words & {"link", "user", "email", "phone", "http", "www", "com", "rt", "via"}
+    assert {"http", "link", "user", "email", "phone", "www", "com", "rt", "via"} <= STOP_WORDS
     assert "top" not in STOP_WORDS and "back" not in STOP_WORDS  # content words a survey means
 
 

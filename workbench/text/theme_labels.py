@@ -24,6 +24,7 @@ _CONTENT_WORDS = {"top", "bottom", "back", "front", "side", "thick", "thin", "fi
 STOP_WORDS = frozenset(
     (set(ENGLISH_STOP_WORDS) - _CONTENT_WORDS)
     | {"http", "https", "www", "com", "org", "net", "html", "link", "user", "email", "phone", "url",
+       "rt", "via", "amp",  # retweet and share debris of social-media exports
        # contraction debris of the token pattern ("don't" -> "don") and filler
        "don", "didn", "doesn", "isn", "wasn", "aren", "weren", "won", "wouldn", "couldn", "shouldn", "haven",
        "hasn", "ve", "ll", "re", "im", "ive", "id", "dont", "didnt", "doesnt", "isnt", "wasnt", "really",
