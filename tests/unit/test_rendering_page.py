@@ -140,7 +140,10 @@ def test_key_findings_come_right_after_the_headline_and_before_the_components() 
     card = soup.find(id="key-findings")
     assert card is not None and card.find("h2").get_text() == "Key findings"
     order = [el.get("id") for el in soup.find(id="report-root").find_all(class_="card", recursive=False)]
-    assert order == ["notices", "headline", "key-findings", "component-basic_stats", "component-sentiment"]
+    assert order == ["contents", "notices", "headline", "key-findings", "component-basic_stats",
+                     "component-sentiment"]
+    contents = [a.get("href") for a in soup.find(id="contents").find_all("a")]
+    assert contents == ["#key-findings", "#component-basic_stats", "#component-sentiment"]
     items = [" ".join(li.get_text().split()) for li in card.find_all("li")]
     assert items[0] == "Free rates satisfaction lower than Enterprise: 3.4 vs 4.0 (p < 0.001, medium effect)"
     text = " ".join(card.get_text().split())
@@ -165,3 +168,13 @@ def test_key_findings_without_findings_say_why_and_without_a_result_are_absent()
                                                               note="No segment questions: <none>")))
     assert "No segment questions: &lt;none&gt;" in no_segments
     assert BeautifulSoup(render_report_page(_view()), "html.parser").find(id="key-findings") is None
+
+
+def test_the_header_names_the_organization_and_the_period_covered() -> None:
+    view = _view(organization="Acme <Research>", headline={
+        "response_count": 12, "period": {"first": "2026-03-02T07:00:00+00:00", "last": "2026-04-30T18:00:00+00:00",
+                                         "basis": "started_at"}})
+    soup = BeautifulSoup(render_report_page(view), "html.parser")
+    meta = " ".join(soup.find("header", class_="report").get_text().split())
+    assert "Acme <Research> · Report r-123" in meta  # escaped in the markup, shown as text
+    assert soup.find(id="report-period").get_text() == "2026-03-02 to 2026-04-30"

@@ -127,6 +127,16 @@ def completion(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
+def period(snapshot: Snapshot) -> dict[str, Any] | None:
+    """The period the responses cover: the first and last start time (completion times when no response has a
+    start time), as ISO 8601; None when the data has no times at all."""
+    for basis in ("started_at", "completed_at"):
+        times = [t for r in snapshot.responses if (t := getattr(r, basis)) is not None]
+        if times:
+            return {"first": min(times).isoformat(), "last": max(times).isoformat(), "basis": basis}
+    return None
+
+
 def nps_breakdown(scores: Iterable[int]) -> dict[str, Any]:
     """NPS = % promoters (9-10) - % detractors (0-6), in points from -100 to 100, with the group counts."""
     values = list(scores)
@@ -350,6 +360,7 @@ def basic_stats(snapshot: Snapshot | dict[str, Any]) -> dict[str, Any]:
     return {
         "survey_title": snap.survey.title,
         **completion(snap),
+        "period": period(snap),
         "nps": questions[nps_q.key]["nps"] if nps_q else None,
         "questions": questions,
     }

@@ -48,6 +48,9 @@ class BasicStatsResult(_Result):
     avg_completion_seconds: float | None = Field(description="Over timed responses; None without any")
     median_completion_seconds: float | None
     nps: NpsBreakdown | None = Field(description="The first nps question's breakdown; None without one")
+    period: dict[str, Any] | None = Field(
+        None, description="first and last response time (ISO 8601) and their basis (started_at or completed_at); "
+                          "None without times")
     questions: dict[str, QuestionSummary]
 
 

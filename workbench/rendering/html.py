@@ -199,4 +199,25 @@ def render_component_html(nb: NotebookNode) -> str:
     # The exporter registers per-call filters on shared state, so calls are serialised.
     with _lock:
         body, _ = _exporter().from_notebook_node(nb)
-    return strip_active_content(body)
+    return method_note(strip_active_content(body))
+
+
+METHOD_NOTE = '<details class="method">'
+
+
+def method_note(html: str) -> str:
+    """Fold the section's opening text (the notebook's first markdown cell: what it computes and how to read it)
+    into a collapsible "About this section" note, so the figures come first; the PDF prints it open."""
+    soup = BeautifulSoup(html, "html.parser")
+    first = soup.find(class_="text_cell_render")
+    cell = first.find_parent(class_="cell") if first is not None else None
+    if first is None or cell is None or cell.find_previous_sibling(class_="cell") is not None:
+        return html  # the section does not open with text
+    details = soup.new_tag("details", attrs={"class": "method"})
+    summary = soup.new_tag("summary")
+    summary.string = "About this section"
+    details.append(summary)
+    for child in list(first.children):
+        details.append(child.extract())
+    first.append(details)
+    return str(soup)

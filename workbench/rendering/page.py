@@ -10,13 +10,18 @@ the policy of documents rendered offline, such as the PDF.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from workbench.rendering.html import METHOD_NOTE
+
+# The PDF prints each section's method note open (a folded note would print as its title alone).
+OPEN_NOTE = '<details class="method" open>'
 
 REPORT_PAGE_CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
@@ -138,6 +143,7 @@ class ReportView:
     json_url: str | None = None
     events_url: str | None = None  # Server-Sent Events of the report's progress (the static script reads them)
     actions_base_url: str | None = None  # the UI's POST routes: {base}/cancel, {base}/components/{name}/rerun
+    organization: str | None = None  # the organization the report belongs to
 
 
 def format_value(value: Any) -> str:
@@ -207,7 +213,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(count=format_count, percent=format_percent, nps=format_nps,
-                       duration=format_duration, when=format_time, figure=format_value)
+                       duration=format_duration, when=format_time, figure=format_value,
+                       day=lambda iso: str(iso)[:10])
     env.globals.update(nav=None, csp=PAGE_META_CSP, static_script=STATIC_SCRIPT, static_style=STATIC_STYLE,
                        badges=_BADGES, printing=False)
     return env
@@ -251,8 +258,8 @@ def render_report_page(view: ReportView, *, printing: bool = False) -> str:
     headline = {k: v for k, v in view.headline.items() if v is not None}
     nps = headline.get("nps") if isinstance(headline.get("nps"), dict) else None
     components = [
-        {"view": c, "badge": _BADGES.get(c.status, "idle"), "error": _error_fields(c.error),
-         "notice": _NOTICES.get(c.status)}
+        {"view": c if not printing or not c.html else replace(c, html=c.html.replace(METHOD_NOTE, OPEN_NOTE)),
+         "badge": _BADGES.get(c.status, "idle"), "error": _error_fields(c.error), "notice": _NOTICES.get(c.status)}
         for c in view.components
     ]
     return _environment().get_template("report.html.j2").render(

@@ -17,12 +17,12 @@ from workbench.rendering.pdf import PDF_TEMPLATE_VERSION, render_report_pdf
 from workbench.reports.links import ReportLinks
 from workbench.storage import reports as store
 from workbench.storage import surveys as survey_store
-from workbench.storage.models import ComponentStatus, Report, ReportComponent, ReportStatus
+from workbench.storage.models import ComponentStatus, Organization, Report, ReportComponent, ReportStatus
 
 # The report's headline figures come from this component's result, when the report ran it.
 HEADLINE_COMPONENT = "basic_stats"
 HEADLINE_KEYS = ("response_count", "completion_known", "completed_count", "completion_rate", "timed_count",
-                 "avg_completion_seconds", "nps")
+                 "avg_completion_seconds", "nps", "period")
 # The page opens with the top findings of this component's result, when the report ran it.
 FINDINGS_COMPONENT = "segments"
 # The page and the PDF open with this component's statements, when the report ran it.
@@ -142,7 +142,13 @@ def report_page_view(session: Session, report: Report) -> ReportView:
         survey_id=str(report.survey_id),
         response_count=store.snapshot_response_count(session, report_id=report.id),
         json_url=links.report,
+        organization=organization_name(session, report),
     )
+
+
+def organization_name(session: Session, report: Report) -> str | None:
+    org = session.get(Organization, report.organization_id)
+    return org.name if org is not None else None
 
 
 def report_page(session: Session, report: Report) -> str:
