@@ -77,7 +77,7 @@ def test_sample_report_end_to_end(start_stack) -> None:
     body = report.json()
     assert body["survey_title"] == expected["title"] and body["response_count"] == expected["count"]
     results = {c["name"]: c["result"] for c in body["components"]}
-    assert set(results) == {"basic_stats", "sentiment", "themes", "segments", "visualizations"}
+    assert set(results) == {"basic_stats", "sentiment", "themes", "segments", "visualizations", "summary"}
     basic = results["basic_stats"]
     assert basic["response_count"] == expected["count"]
     assert basic["completion_rate"] == pytest.approx(expected["completion_rate"], abs=1e-9)
@@ -85,7 +85,7 @@ def test_sample_report_end_to_end(start_stack) -> None:
     satisfaction = basic["questions"]["satisfaction"]
     assert satisfaction["mean"] == pytest.approx(expected["sat_mean"], abs=1e-9)
     assert (satisfaction["ci_low"], satisfaction["ci_high"]) == pytest.approx(expected["sat_ci"], abs=1e-9)
-    assert results["sentiment"]["engine"] == "minilm" and results["themes"]["engine"] == "tfidf-nmf"
+    assert results["sentiment"]["engine"] == "minilm" and results["themes"]["engine"] == "minilm-clusters"
     assert results["segments"]["findings"], "the sample differs by plan: the report has findings"
 
     component = client.get(f"/api/v1/reports/{report_id}/components/basic_stats")

@@ -78,6 +78,7 @@ def test_killed_worker_is_replaced_and_the_report_completes(start_stack, tmp_pat
             select(ReportComponent.component_type, func.count())
             .where(ReportComponent.report_id == uuid.UUID(queued["report_id"]))
             .group_by(ReportComponent.component_type)).all())
-    assert counts == {"basic_stats": 1, "sentiment": 1, "themes": 1, "segments": 1, "visualizations": 1}
+    assert counts == {"basic_stats": 1, "sentiment": 1, "themes": 1, "segments": 1, "visualizations": 1,
+                      "summary": 1}
     # every kernel the replacement started was shut down with its component
     wait_for(lambda: not kernels_of(replacement.pid), 15, "the replacement worker's kernels to stop")
