@@ -164,7 +164,7 @@ def test_parameters_upstream_results_and_provenance(
     assert all(len(t["examples"]) <= 1 for q in themes.result["questions"].values()  # type: ignore[index]
                for t in q["themes"])
     prov = themes.provenance or {}
-    assert prov["parameters"] == {"n_themes": 3, "top_keywords": 6, "examples": 1}
+    assert prov["parameters"] == {"n_themes": 3, "top_keywords": 6, "examples": 1, "segment_by": []}
     notebook = REPO_ROOT / "notebooks" / "themes.ipynb"
     assert prov["notebook"]["sha256"] == hashlib.sha256(notebook.read_bytes()).hexdigest()
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()

@@ -89,8 +89,8 @@ def test_the_sample_report_opens_with_its_segment_findings(
 
     html = page(sessions, report_id)
     soup = BeautifulSoup(html, "html.parser")
-    cards = [el.get("id") or "summary" for el in soup.main.find_all(class_="card", recursive=False)]
-    assert cards == ["summary", "key-findings", "component-basic_stats", "component-segments"]
+    cards = [el.get("id") for el in soup.find(id="report-root").find_all(class_="card", recursive=False)]
+    assert cards == ["contents", "headline", "key-findings", "component-basic_stats", "component-segments"]
     card = soup.find(id="key-findings")
     shown = [" ".join(li.get_text().split()) for li in card.find_all("li")]
     assert shown == [f.finding for f in result.findings[:MAX_KEY_FINDINGS]]
