@@ -27,7 +27,6 @@ class _Watch:
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     task: asyncio.Task[None] | None = None
     stopped: bool = False
-    polls: int = 0
 
 
 class ProgressHub:
@@ -41,15 +40,10 @@ class ProgressHub:
         self._watches: dict[uuid.UUID, _Watch] = {}
         self.pollers_started = 0  # for tests and metrics: pollers ever started
 
-    def polls(self, report_id: uuid.UUID) -> int:
-        watch = self._watches.get(report_id)
-        return watch.polls if watch else 0
-
     async def _poll(self, report_id: uuid.UUID, watch: _Watch) -> None:
         try:
             while True:
                 state = await asyncio.to_thread(self._load, report_id)
-                watch.polls += 1
                 if state != watch.state:
                     async with watch.changed:
                         watch.version += 1

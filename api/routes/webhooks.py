@@ -18,6 +18,7 @@ from api.schemas import error_responses
 from workbench.notifications.webhooks import UnsafeURL, new_secret, resolve
 from workbench.storage import webhooks as store
 from workbench.storage.db import transaction
+from workers.queues import Queue, queue_name
 from workers.starter import TemporalUnavailable
 from workers.webhooks import DeliverWebhookWorkflow, delivery_input, delivery_workflow_id
 
@@ -138,7 +139,8 @@ async def replay_delivery(delivery_id: uuid.UUID, org: OrganizationDep, sessions
         client = await temporal.client()
         await client.start_workflow(
             DeliverWebhookWorkflow.run, delivery_input(settings, str(delivery_id)),
-            id=delivery_workflow_id(str(delivery_id), replay), task_queue=f"{settings.task_queue}-reports",
+            id=delivery_workflow_id(str(delivery_id), replay),
+            task_queue=queue_name(settings.task_queue, Queue.REPORTS),
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE)
     except TemporalUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -66,4 +65,3 @@ async def test_worker_health_and_metrics(temporal_env, settings) -> None:
     finally:
         server.shutdown()
         server.server_close()
-    _ = ThreadPoolExecutor  # the worker in `generate` runs its activities on one
