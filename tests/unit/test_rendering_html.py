@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from workbench.rendering.html import clean_untrusted_html, render_component_html
+from workbench.rendering.html import clean_untrusted_html, in_page_links_only, render_component_html
 from workbench.results import RESULT_MIME
 
 # A 1x1 PNG.
@@ -191,3 +191,39 @@ def test_the_opening_text_becomes_a_folded_method_note() -> None:
     plain = render_component_html(_notebook(new_code_cell("x", outputs=[new_output("stream", name="stdout",
                                                                                     text="only\n")])))
     assert "<details" not in plain
+
+
+def test_links_keep_in_page_anchors_only() -> None:
+    cleaned = clean_untrusted_html(
+        "<a href='#component-themes'>in page</a><a href='http://127.0.0.1:9/x'>web</a>"
+        "<a href='https://evil.example/'>tls</a><a href='//evil.example/x'>scheme-relative</a>"
+        "<a href='/reports'>site</a><a href='mailto:a@example.com'>mail</a><a href='JaVaScRiPt:alert(1)'>js</a>"
+        "<a href=' #x'>spaced</a>"
+    )
+    soup = BeautifulSoup(cleaned, "html.parser")
+    assert [a.get("href") for a in soup.find_all("a")] == ["#component-themes", None, None, None, None, None, None,
+                                                          None]
+    assert soup.get_text() == "in pagewebtlsscheme-relativesitemailjsspaced"  # the text stays
+
+
+def test_markdown_links_in_outputs_and_cells_link_nowhere() -> None:
+    nb = _notebook(
+        new_markdown_cell("See [docs](http://127.0.0.1:9/docs), <http://127.0.0.1:9/auto> and "
+                          "http://127.0.0.1:9/bare; [above](#results)."),
+        new_code_cell("show()", outputs=[_display({
+            "text/markdown": "[x](http://127.0.0.1:9/x) ![i](http://127.0.0.1:9/i.png) www.evil.example",
+            "text/plain": "md",
+        })]),
+    )
+    soup = BeautifulSoup(render_component_html(nb), "html.parser")
+    assert [a.get("href") for a in soup.find_all("a") if a.get("href")] == ["#results"]
+    assert soup.find("img") is None
+    text = soup.get_text()
+    assert "docs" in text and "http://127.0.0.1:9/bare" in text
+
+
+def test_the_second_net_drops_link_targets_a_template_might_add() -> None:
+    html = in_page_links_only('<a href="#top">up</a><a href="https://evil.example">out</a><area href="/x">')
+    soup = BeautifulSoup(html, "html.parser")
+    assert [a.get("href") for a in soup.find_all(["a", "area"])] == ["#top", None, None]
+    assert soup.get_text() == "upout"

@@ -2,7 +2,8 @@
 
 Notebook outputs can carry survey answers, which are untrusted: every piece of HTML or Markdown that comes
 from an output or a cell goes through `clean_untrusted_html`, and a last pass removes anything active that
-a template change might let through.
+a template change might let through. Links keep only in-page `#anchor` targets: a report links nowhere else.
+(Survey text is also escaped for Markdown before a notebook displays it: `workbench.rendering.markdown`.)
 """
 
 from __future__ import annotations
@@ -51,20 +52,27 @@ _ACTIVE_TAGS = ("script", "iframe", "frame", "object", "embed", "base", "meta", 
 _URL_ATTRS = ("href", "src", "action", "formaction", "xlink:href")
 
 
+def _in_page(href: str) -> bool:
+    # "#section" only: a link to another page, site or scheme (http:, //host, /path, mailto:, data:, javascript:)
+    # is nothing a report's reader needs, and in the PDF it would be a live link annotation.
+    return href.startswith("#")
+
+
 def _filter_attribute(tag: str, name: str, value: str) -> str | None:
     """nh3's per-attribute check after its allowlists: None drops the attribute."""
     if tag == "img" and name == "src":
         # Only inline images: a remote src would make the browser (or the PDF renderer) fetch a URL.
         return value if _DATA_IMAGE.match(value) else None
-    if tag == "a" and name == "href" and value.strip().lower().startswith("data:"):
-        return None
+    if tag == "a" and name == "href":
+        return value if _in_page(value) else None
     return value
 
 
 def clean_untrusted_html(html: Any) -> str:
     """Sanitize HTML from a notebook cell or output with nh3: disallowed tags are removed (their text stays,
     as text), scripts and style blocks go with their content, and attributes, URLs and inline CSS are
-    allowlisted. Nothing in the result can run or load."""
+    allowlisted: links keep in-page `#anchor` targets only, images inline `data:` ones. Nothing in the result can
+    run, load or link away."""
     text = html.decode() if isinstance(html, bytes) else str(html)
     return nh3.clean(
         text,
@@ -73,7 +81,7 @@ def clean_untrusted_html(html: Any) -> str:
         clean_content_tags={"script", "style"},
         attributes=_ATTRIBUTES,
         attribute_filter=_filter_attribute,
-        url_schemes={"http", "https", "mailto", "data"},
+        url_schemes={"data"},  # inline images; links are in-page (`_in_page`)
         strip_comments=True,
         link_rel="noopener noreferrer",
         filter_style_properties=set(_CSS_PROPERTIES),
@@ -199,7 +207,19 @@ def render_component_html(nb: NotebookNode) -> str:
     # The exporter registers per-call filters on shared state, so calls are serialised.
     with _lock:
         body, _ = _exporter().from_notebook_node(nb)
-    return method_note(strip_active_content(body))
+    return method_note(in_page_links_only(strip_active_content(body)))
+
+
+def in_page_links_only(html: str) -> str:
+    """Drop every link target but an in-page `#anchor` from a component's HTML (the link's text stays): a second
+    net behind `clean_untrusted_html` for links the exporter's template might add."""
+    if "href" not in html:
+        return html
+    soup = BeautifulSoup(html, "html.parser")
+    for element in soup.find_all(href=True):
+        if not _in_page(str(element["href"])):
+            del element["href"]
+    return str(soup)
 
 
 METHOD_NOTE = '<details class="method">'
