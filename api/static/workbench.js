@@ -1,10 +1,11 @@
-/* Workbench pages: live progress of a running report (Server-Sent Events from the JSON API).
+/* Workbench pages: live progress of a running report (Server-Sent Events from the JSON API) and of a background
+ * import (polling `GET /api/v1/imports/{id}`).
  *
  * Served by the app as a static file: the pages' CSP allows scripts from the app only (no inline script) and
- * connections to it. Everything here is an enhancement; without it, a running report page refreshes itself.
- * Text from the server is set with textContent, never parsed as HTML, except the finished page itself, which
- * is fetched from the app and swapped in (its scripts never run: DOMParser does not run them, and the CSP
- * would refuse inline ones anyway).
+ * connections to it. Everything here is an enhancement; without it, a running report or an unfinished import
+ * page refreshes itself. Text from the server is set with textContent, never parsed as HTML, except the finished
+ * page itself, which is fetched from the app and swapped in (its scripts never run: DOMParser does not run them,
+ * and the CSP would refuse inline ones anyway).
  */
 (function () {
   "use strict";
@@ -66,8 +67,9 @@
     }
   }
 
-  function showFinished() {
-    // The finished report (sections, downloads, notices) is the server's page: fetch it and swap it in.
+  function swapIn(rootId, statusAttribute) {
+    // The finished page (a report's sections, downloads, notices; an import's outcome and issues) is the
+    // server's: fetch it and swap its root element in.
     fetch(window.location.href, {headers: {Accept: "text/html"}, credentials: "same-origin"})
       .then(function (response) {
         if (!response.ok) { throw new Error("HTTP " + response.status); }
@@ -75,15 +77,18 @@
       })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
-        var fresh = doc.getElementById("report-root");
-        var current = document.getElementById("report-root");
-        if (!fresh || !current) { throw new Error("no report on the page"); }
+        var fresh = doc.getElementById(rootId);
+        var current = document.getElementById(rootId);
+        if (!fresh || !current) { throw new Error("nothing to update on the page"); }
         current.replaceWith(document.importNode(fresh, true));
-        document.body.setAttribute("data-report-status", doc.body.getAttribute("data-report-status") || "");
+        document.body.setAttribute(statusAttribute, doc.body.getAttribute(statusAttribute) || "");
+        document.title = doc.title;
         document.body.setAttribute("data-live", "done");
       })
       .catch(function () { window.location.reload(); });
   }
+
+  function showFinished() { swapIn("report-root", "data-report-status"); }
 
   function follow(url) {
     var source = new EventSource(url);
@@ -104,9 +109,63 @@
     source.addEventListener("gone", function () { source.close(); window.location.reload(); });
   }
 
+  // --- a background import: poll its status until it ends, then show the server's page of the outcome ---------
+
+  var IMPORT_TEXT = {queued: "Queued: the import starts once the uploads before it are done.",
+                     running: "Running: the rows are read, checked and stored, all or nothing."};
+  var IMPORT_FINISHED = {completed: true, failed: true};
+  var MAX_POLL_MS = 10000;
+  var RELOAD_MS = 5000;  // the page's <noscript> refresh
+
+  function updateImport(job) {
+    setBadge(document.getElementById("import-status"), job.status);
+    document.body.setAttribute("data-import-status", job.status);
+    var text = document.getElementById("live-text");
+    if (text && IMPORT_TEXT[job.status]) { text.textContent = IMPORT_TEXT[job.status]; }
+  }
+
+  function poll(url, every) {
+    var delay = every;
+    document.body.setAttribute("data-live", "polling");
+    function again() { window.setTimeout(check, delay); }
+    function check() {
+      fetch(url, {headers: {Accept: "application/json"}, credentials: "same-origin", cache: "no-store"})
+        .then(function (response) {
+          if (response.status >= 400 && response.status < 500) {
+            // gone, or the API refuses this page's caller: reload as the page does without JavaScript
+            document.body.setAttribute("data-live", "reload");
+            window.setTimeout(function () { window.location.reload(); }, RELOAD_MS);
+            return null;
+          }
+          if (!response.ok) { throw new Error("HTTP " + response.status); }
+          return response.json();
+        })
+        .then(function (job) {
+          if (!job) { return; }
+          delay = every;
+          if (IMPORT_FINISHED[job.status]) {
+            updateImport(job);
+            swapIn("import-root", "data-import-status");
+          } else {
+            updateImport(job);
+            again();
+          }
+        })
+        .catch(function () {  // the API is unreachable or busy for now: ask again, less often
+          delay = Math.min(delay * 2, MAX_POLL_MS);
+          again();
+        });
+    }
+    again();
+  }
+
   function start() {
     var url = document.body.getAttribute("data-events-url");
     if (url && window.EventSource && window.fetch && window.DOMParser) { follow(url); }
+    var pollUrl = document.body.getAttribute("data-poll-url");
+    if (pollUrl && window.fetch && window.DOMParser) {
+      poll(pollUrl, parseInt(document.body.getAttribute("data-poll-ms"), 10) || 1000);
+    }
   }
 
   if (document.readyState === "loading") {
