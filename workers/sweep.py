@@ -1,5 +1,6 @@
 """The worker's periodic sweep: start reports whose starter died, settle reports whose workflow ended without
-settling them, and remove what dead workers left behind (kernel socket folders, scratch folders).
+settling them, remove what dead workers left behind (kernel socket folders, scratch folders), purge reports past
+their organization's retention and remove deleted surveys' answers from this worker's embedding cache.
 
 Every worker sweeps; each action is safe to run from several workers at once.
 """
@@ -19,6 +20,8 @@ from workbench.config import Settings
 from workbench.kernels import sweep_kernel_leftovers
 from workbench.reports import steps
 from workbench.reports.housekeeping import remove_stale_work_dirs, settle_report, unsettled_reports
+from workbench.storage import deletion
+from workbench.storage.models import utcnow
 from workers.shared import workflow_id
 from workers.starter import start_stranded_reports
 
@@ -36,6 +39,8 @@ class SweepResult:
     settled: list[str]
     work_dirs_removed: int
     kernel_leftovers_removed: int
+    reports_purged: int = 0  # past their organization's retention (workbench.storage.deletion)
+    embeddings_removed: int = 0  # deleted surveys' answers, from this worker's embedding cache
 
 
 async def settle_ended_workflows(client: Client, sessions: sessionmaker[Session]) -> list[str]:
@@ -65,7 +70,26 @@ async def sweep_once(client: Client, settings: Settings, sessions: sessionmaker[
     settled = await settle_ended_workflows(client, sessions)
     work_dirs = await asyncio.to_thread(remove_stale_work_dirs, settings, sessions)
     kernels = await asyncio.to_thread(sweep_kernel_leftovers)
-    return SweepResult(started, settled, work_dirs, kernels)
+    purged, embeddings = await asyncio.to_thread(purge_data, settings, sessions)
+    return SweepResult(started, settled, work_dirs, kernels, purged, embeddings)
+
+
+def purge_data(settings: Settings, sessions: sessionmaker[Session]) -> tuple[int, int]:
+    """Reports past retention (rows, then files) and deleted surveys' embeddings; (reports, embeddings) removed.
+    A failure is logged, not raised: the other sweep work has been done, and the next sweep tries again."""
+    purged = embeddings = 0
+    try:
+        summary = deletion.run_retention(sessions, settings.data_dir, now=utcnow())
+        purged = len(summary.report_ids)
+        if purged:
+            log.info("retention: purged %d report(s): %s", purged, summary.as_dict())
+    except Exception:
+        log.exception("retention purge failed")
+    try:
+        embeddings = deletion.apply_embedding_purges(sessions, settings.data_dir, now=utcnow())
+    except Exception:
+        log.exception("removing deleted surveys' embeddings failed")
+    return purged, embeddings
 
 
 async def run_sweeper(client: Client, settings: Settings, sessions: sessionmaker[Session],
@@ -74,7 +98,8 @@ async def run_sweeper(client: Client, settings: Settings, sessions: sessionmaker
     while not stop.is_set():
         try:
             result = await sweep_once(client, settings, sessions)
-            if result.started or result.settled or result.work_dirs_removed or result.kernel_leftovers_removed:
+            if (result.started or result.settled or result.work_dirs_removed or result.kernel_leftovers_removed
+                    or result.reports_purged or result.embeddings_removed):
                 log.info("sweep: %s", result)
         except Exception:  # the database or Temporal may be down; the next sweep tries again
             log.exception("sweep failed")

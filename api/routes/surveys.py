@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,7 @@ from api.schemas import (
     SurveysPublic,
     error_responses,
 )
+from workbench.storage import deletion
 from workbench.storage import surveys as store
 from workbench.storage.models import Survey
 from workbench.surveys.imports import UnsupportedFormatError, check_records, resolve_format
@@ -33,6 +35,7 @@ from workbench.surveys.mapping import ImportMapping, parse_mapping
 from workbench.surveys.validation import ImportIssue, ImportValidationError
 
 router = APIRouter(prefix="/api/v1/surveys", tags=["surveys"], responses=error_responses(503))
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 500
 MAX_OFFSET = 2**31 - 1  # every backend's integer holds it; more would overflow PostgreSQL's bigint binding
@@ -76,6 +79,28 @@ def list_surveys(
 @router.get("/{survey_id}", responses=error_responses(404))
 def get_survey(survey: SurveyDep, session: SessionDep) -> SurveyPublic:
     return _public(session, survey)
+
+
+@router.delete("/{survey_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+               responses=error_responses(404, 409, e409="A report of the survey is queued or running, or an "
+                                                       "import of it is running: nothing was deleted"))
+def delete_survey(survey: SurveyDep, session: SessionDep, org: OrganizationDep, settings: SettingsDep) -> Response:
+    """Delete the survey and everything derived from it, in one transaction: responses, import jobs, reports with
+    their snapshots, components, PDFs, downloads, share links, webhook deliveries, token-ledger rows and cached
+    model replies; then their files (docs/data-retention.md). Refused (409) while a report of it is queued or
+    running: cancel it first."""
+    try:
+        summary = deletion.delete_survey(session, organization_id=org, survey_id=survey.id)
+        session.commit()
+    except deletion.SurveyNotFound as exc:  # deleted by another request meanwhile
+        session.rollback()
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except deletion.SurveyBusy as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    deletion.remove_files(summary, settings.data_dir)
+    log.info("deleted survey %s: %s", summary.survey_id, summary.as_dict())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def _too_large(limit: int) -> HTTPException:

@@ -169,14 +169,15 @@ class LLMClient:
         with self._lock:
             return self.usage["prompt_tokens"] + self.usage["completion_tokens"]
 
-    def _count(self, prompt_tokens: int, completion_tokens: int, cached: bool) -> None:
+    def _count(self, prompt_tokens: int, completion_tokens: int, cached: bool, key: str | None = None) -> None:
         with self._lock:
             self.usage["prompt_tokens"] += prompt_tokens
             self.usage["completion_tokens"] += completion_tokens
             self.usage["cached_calls" if cached else "calls"] += 1
         if self.ledger is not None:
             self.ledger.record(model=self.settings.model, prompt_tokens=prompt_tokens,
-                               completion_tokens=completion_tokens, cached=cached)
+                               completion_tokens=completion_tokens, cached=cached,
+                               cache_key=key if self.cache is not None else None)
 
     def complete_json(self, *, system: str, user: str, prompt_version: str,
                       schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -206,7 +207,7 @@ class LLMClient:
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
-                self._count(0, 0, cached=True)
+                self._count(0, 0, cached=True, key=key)
                 return hit.response
         budget = self.settings.token_budget
         if budget is not None:
@@ -258,7 +259,7 @@ class LLMClient:
             else estimate_tokens(system, user)
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0) if usage is not None \
             else estimate_tokens(content or "")
-        self._count(prompt_tokens, completion_tokens, cached=False)  # spent, whatever the reply is worth
+        self._count(prompt_tokens, completion_tokens, cached=False, key=key)  # spent, whatever the reply is worth
         parsed = self._parse(content, choices[0].finish_reason if choices else None, schema)
         if self.cache is not None:
             self.cache.put(key, model=model, prompt_version=prompt_version, response=parsed,

@@ -85,11 +85,14 @@ class UsageLedger:
         self._own_tokens = 0
         self._lock = threading.Lock()
 
-    def record(self, *, model: str, prompt_tokens: int, completion_tokens: int, cached: bool) -> None:
-        """One call (or cache hit, with zero tokens) charged to this ledger's report and component."""
+    def record(self, *, model: str, prompt_tokens: int, completion_tokens: int, cached: bool,
+               cache_key: str | None = None) -> None:
+        """One call (or cache hit, with zero tokens) charged to this ledger's report and component; `cache_key`
+        is the reply-cache key it used or filled (deleting the report deletes that reply: storage.deletion)."""
         with self._sessions() as session, session.begin():
             session.add(LLMUsage(report_id=self.report_id, component=self.component, model=model,
-                                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cached=cached))
+                                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cached=cached,
+                                 cache_key=cache_key))
         with self._lock:
             self._own_tokens += prompt_tokens + completion_tokens
 
