@@ -9,13 +9,15 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.access import principal_of
 from api.import_jobs import ImportRunner
 from api.progress import ProgressHub
 from api.temporal import TemporalGateway
+from workbench.access import Principal
 from workbench.config import Settings
 from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
-from workbench.storage.models import DEFAULT_ORGANIZATION_ID, Report, Survey
+from workbench.storage.models import Report, Survey
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -32,9 +34,13 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions
 
 
-def get_organization_id() -> uuid.UUID:
-    # Until API keys land every caller acts for the default organization; routes already scope by it.
-    return DEFAULT_ORGANIZATION_ID
+def get_principal(request: Request) -> Principal:
+    """The caller `api.access.authorize` found (every non-public route has one)."""
+    return principal_of(request)
+
+
+def get_organization_id(request: Request) -> uuid.UUID:
+    return principal_of(request).organization_id
 
 
 def get_temporal(request: Request) -> TemporalGateway:
@@ -56,7 +62,7 @@ def get_progress_hub(request: Request) -> ProgressHub:
             from workbench.reports.views import report_status_view
 
             with sessions() as session:
-                report = report_store.get_report(session, report_id=report_id)
+                report = report_store.load_report(session, report_id=report_id)
                 if report is None:
                     return None
                 return ReportStatusPublic.model_validate(report_status_view(report)).model_dump(mode="json")
@@ -69,14 +75,16 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 OrganizationDep = Annotated[uuid.UUID, Depends(get_organization_id)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
 TemporalDep = Annotated[TemporalGateway, Depends(get_temporal)]
 ImportRunnerDep = Annotated[ImportRunner, Depends(get_import_runner)]
 ProgressHubDep = Annotated[ProgressHub, Depends(get_progress_hub)]
 
 
-def get_report_or_404(report_id: uuid.UUID, session: SessionDep, org: OrganizationDep) -> Report:
-    report = report_store.get_report(session, report_id=report_id, organization_id=org)
-    if report is None:
+def get_report_or_404(report_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Report:
+    report = report_store.get_report(session, report_id=report_id, organization_id=principal.organization_id)
+    # A report the caller's role may not read answers as a missing one does.
+    if report is None or not principal.may_read(report.required_roles):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"report {report_id} not found")
     return report
 

@@ -9,20 +9,32 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRouter
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
-from api.errors import install_error_handlers
+from api.access import AuditTrail, RateLimits, SignInRequired, authorize
+from api.errors import database_unavailable, install_error_handlers
 from api.import_jobs import ImportRunner
 from api.metrics import install_metrics
-from api.routes import components, health, imports, pages, reports, surveys, ui, webhooks
-from api.schemas import ResponsesImport
+from api.routes import access, components, health, imports, pages, reports, surveys, ui, webhooks
+from api.schemas import ResponsesImport, error_responses
 from api.security import install_front_door
 from api.temporal import TemporalGateway
 from workbench import __version__
+from workbench.access import Role
 from workbench.config import Settings, get_settings
+from workbench.storage import access as access_store
 from workbench.storage.db import make_engine, make_sessionmaker
+from workbench.storage.models import DEFAULT_ORGANIZATION_ID
 from workbench.surveys.schema import QUESTION_KEY
+
+# Every router the app serves, in order; the access-matrix test walks their routes.
+ROUTERS: list[APIRouter] = [health.router, surveys.router, imports.router, reports.router, components.router,
+                            webhooks.router, webhooks.receiver, access.router, access.pages, pages.router, ui.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,6 +48,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = TemporalGateway(settings)
         app.state.imports = ImportRunner(app.state.sessions, settings.data_dir)
         app.state.imports.start()
+        app.state.rate_limits = RateLimits(settings.rate_limit)
+        app.state.bootstrap_key = None
+        if settings.bootstrap_admin_key is not None:
+            try:
+                store_bootstrap_key(app.state.sessions, settings.bootstrap_admin_key.get_secret_value())
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                # The API starts while the database is down (it answers 503 meanwhile): store it once it is back.
+                app.state.bootstrap_key = settings.bootstrap_admin_key.get_secret_value()
         try:
             yield
         finally:
@@ -47,22 +69,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Survey reports produced by Jupyter notebooks, run durably on Temporal workers.",
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],  # every route: its rule in api.access.RULES, applied before it runs
     )
-    app.include_router(health.router)
-    app.include_router(surveys.router)
-    app.include_router(imports.router)
-    app.include_router(reports.router)
-    app.include_router(components.router)
-    app.include_router(webhooks.router)
-    app.include_router(webhooks.receiver)
-    app.include_router(pages.router)
-    app.include_router(ui.router)
+    for router in ROUTERS:
+        public = router in (health.router, webhooks.receiver)
+        app.include_router(router, responses=None if public else error_responses(401, 403, 429))
     install_error_handlers(app)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_first(request: Request, exc: SignInRequired) -> RedirectResponse:
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(exc.next_url, safe='')}", status_code=303)
+
+    app.add_middleware(AuditTrail)
     install_metrics(app)
     install_front_door(app, settings)
     app.openapi = _completed_openapi(app.openapi, extra_models=[ResponsesImport])  # type: ignore[method-assign]
 
     return app
+
+
+def store_bootstrap_key(sessions: sessionmaker[Session], text: str) -> None:
+    """The deployment's first admin key, from the settings (several API replicas may race: one insert wins)."""
+    with sessions() as session:
+        try:
+            access_store.ensure_key(session, text=text, organization_id=DEFAULT_ORGANIZATION_ID, user_name="admin",
+                                    role=Role.ADMIN, name="bootstrap key (WORKBENCH_BOOTSTRAP_ADMIN_KEY)")
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+        except ValueError as exc:
+            raise SystemExit(f"WORKBENCH_BOOTSTRAP_ADMIN_KEY: {exc}") from None
 
 
 def _completed_openapi(

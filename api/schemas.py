@@ -116,6 +116,9 @@ class ReportCreate(BaseModel):
                     "parameter schema is in GET /api/v1/components. Unset ones take the notebook's default.",
         examples=[{"themes": {"n_themes": 8}}],
     )
+    required_roles: list[Literal["viewer", "analyst", "admin"]] | None = Field(
+        None, description="Roles that may read the report (admins always may); unset: everyone of the "
+                          "organization. Others get 404, as for a missing report", max_length=3)
 
     @field_validator("parameters")
     @classmethod
@@ -241,11 +244,14 @@ class HealthPublic(BaseModel):
 
 _ERRORS: dict[int, dict[str, Any]] = {
     400: {"model": Message, "description": "Malformed request body (a multipart body without its boundary)"},
-    401: {"model": Message, "description": "Not authenticated (a missing or invalid signature)"},
+    401: {"model": Message, "description": "Not authenticated: no API key, or an unknown or revoked one"},
+    403: {"model": Message, "description": "The caller's role does not allow this (or a stale CSRF token)"},
     404: {"model": Message, "description": "Not found (a malformed id names nothing either)"},
     409: {"model": Message, "description": "Conflicts with the resource's state"},
     413: {"model": Message, "description": "The upload exceeds the configured maximum"},
     415: {"model": Message, "description": "The upload is not an importable format"},
+    429: {"model": Message, "description": "Too many requests; retry after `Retry-After` seconds",
+          "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}},
     503: {"model": Message, "description": "The database is unavailable; retry after `Retry-After` seconds",
           "headers": {"Retry-After": {"description": "Seconds to wait before retrying",
                                       "schema": {"type": "integer"}}}},

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import eval, notebooks, reports, surveys
+from cli import admin, admin_data, eval, notebooks, reports, surveys
 from cli.common import console, fail
 from cli.up import up
 from workbench.config import get_settings
@@ -21,6 +21,9 @@ app.add_typer(reports.app, name="report")
 app.add_typer(kernel_app, name="kernel")
 app.add_typer(notebooks.app, name="notebooks")
 app.add_typer(eval.app, name="eval")
+app.add_typer(admin.app, name="admin")
+app.add_typer(admin_data.retention_app, name="retention")
+app.command("survey-delete")(admin_data.survey_delete)
 app.command()(up)
 app.command()(notebooks.lab)
 

@@ -45,7 +45,7 @@ def watch_report(settings: Settings, report_id: uuid.UUID, timeout: float) -> st
         tasks: dict[str, TaskID] = {}
         while True:
             with sessions() as session:
-                report = store.get_report(session, report_id=report_id)
+                report = store.load_report(session, report_id=report_id)
                 if report is None:
                     raise fail(f"report {report_id} not found")
                 view = report_status_view(report)
@@ -106,7 +106,7 @@ def report_status(report_id: Annotated[uuid.UUID, typer.Argument()]) -> None:
 
     settings = get_settings()
     with sessions_for(settings)() as session:
-        report = store.get_report(session, report_id=report_id)
+        report = store.load_report(session, report_id=report_id)
         if report is None:
             raise fail(f"report {report_id} not found")
         view = report_status_view(report, settings.base_url)

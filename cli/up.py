@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 import uuid
@@ -28,7 +29,8 @@ def up(
     from cli.stack import Stack
 
     settings = get_settings()
-    stack = Stack(settings)
+    key = admin_key(settings)
+    stack = Stack(settings, env={"WORKBENCH_BOOTSTRAP_ADMIN_KEY": key})
     stack.prepare()
     # SIGTERM must stop the children too (they run in their own sessions, so only we can stop them).
     signal.signal(signal.SIGTERM, _interrupt)
@@ -40,9 +42,11 @@ def up(
         stack.start_api()
         base = f"http://{settings.api_host}:{settings.api_port}"
         console.print(f"API up at {base} (logs in {stack.log_dir})")
-        report_id = _generate_through_api(base, survey)
+        auth = {"Authorization": f"Bearer {key}"}
+        report_id = _generate_through_api(base, survey, auth)
         status = watch_report(settings, report_id, timeout=settings.component_timeout_seconds * 2)
-        _print_summary(base, settings, report_id, status)
+        _print_summary(base, settings, report_id, status, auth)
+        print(f"  Sign in:         {base}/login with the admin key {key}")
         if serve:
             console.print("Serving; press Ctrl-C to stop.")
             while all(p.poll() is None for p in stack.processes.values()):
@@ -60,18 +64,36 @@ def up(
         stack.stop()
 
 
+def admin_key(settings: Settings) -> str:
+    """The embedded stack's admin key: WORKBENCH_BOOTSTRAP_ADMIN_KEY if set, else one made on the first start and
+    kept in `<data_dir>/admin-key` (readable by its owner only), so the printed key stays the same."""
+    from workbench.access import new_api_key
+
+    if settings.bootstrap_admin_key is not None:
+        return settings.bootstrap_admin_key.get_secret_value()
+    path = settings.data_dir / "admin-key"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    text = new_api_key().text
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text + "\n")
+    return text
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _generate_through_api(base: str, survey_path: Path) -> uuid.UUID:
+def _generate_through_api(base: str, survey_path: Path, auth: dict[str, str]) -> uuid.UUID:
     import json
 
     import httpx
 
     data = json.loads(survey_path.read_text())
     definition = {k: v for k, v in data["survey"].items() if k != "id"}
-    with httpx.Client(base_url=base, timeout=120) as client:
+    with httpx.Client(base_url=base, timeout=120, headers=auth) as client:
         created = client.post("/api/v1/surveys", json=definition)
         created.raise_for_status()
         survey_id = created.json()["id"]
@@ -89,13 +111,14 @@ def _generate_through_api(base: str, survey_path: Path) -> uuid.UUID:
         return uuid.UUID(queued.json()["report_id"])
 
 
-def _print_summary(base: str, settings: Settings, report_id: uuid.UUID, status: str) -> None:
+def _print_summary(base: str, settings: Settings, report_id: uuid.UUID, status: str,
+                   auth: dict[str, str]) -> None:
     import httpx
 
     from workbench.reports.links import ReportLinks
 
     links = ReportLinks.of(report_id, base)
-    body = httpx.get(links.report, timeout=30).json()
+    body = httpx.get(links.report, timeout=30, headers=auth).json()
     basic = next((c["result"] for c in body["components"] if c["name"] == "basic_stats" and c["result"]), None)
     console.print(f"\nReport {report_id}: [bold]{status}[/]")
     if basic:

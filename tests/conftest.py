@@ -18,6 +18,9 @@ from workbench.storage.models import Base
 
 POSTGRES_ADMIN_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SAMPLE_PATH = REPO_ROOT / "notebooks" / "data" / "sample_survey.json"
+# The admin key every test app stores at start (settings.bootstrap_admin_key) and test clients send.
+TEST_ADMIN_KEY = "wb_0123456789_test-admin-key-not-a-secret"
+AUTH = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +91,8 @@ def settings(tmp_path: Path, sqlite_url: str) -> Settings:
         task_queue=f"test-{uuid.uuid4().hex[:8]}",
         # Test clients call the app as "testserver" (Starlette's TestClient) or "test" (httpx ASGITransport).
         trusted_hosts=["127.0.0.1", "localhost", "testserver", "test"],
+        bootstrap_admin_key=TEST_ADMIN_KEY,
+        rate_limit="",  # tests make many requests quickly; the rate-limit tests set their own
     )
 
 

@@ -101,10 +101,23 @@ class Settings(BaseSettings):
         2 * 1024 * 1024, ge=0, description="Uploads larger than this are imported as a background job (202)"
     )
 
-    @field_validator("openai_base_url", "openai_token_budget", mode="before")
+    bootstrap_admin_key: SecretStr | None = Field(
+        None, description="An admin key (wb_<10 hex>_<secret>) of the default organization that the API stores at "
+                          "start if it is new: the first key of a deployment (a secret); scripts/up sets one")
+    session_hours: float = Field(12.0, gt=0, description="How long a web sign-in lasts")
+    rate_limit: str = Field(
+        "600/minute", description='Requests one API key (or one address without a key) may make, in the `limits` '
+                                  'notation ("600/minute", "20/second;600/minute"); "" turns limiting off')
+    max_active_reports: int | None = Field(
+        20, ge=1, description="Reports one organization may have queued or running at once; None: unlimited")
+    share_link_max_days: int = Field(90, ge=1, description="Longest a share link may stay valid")
+
+    @field_validator("openai_base_url", "openai_token_budget", "kernel_memory_limit_mb", "max_active_reports",
+                     mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
-        """`WORKBENCH_OPENAI_TOKEN_BUDGET=` (empty) means unlimited; an empty base URL means OpenAI's."""
+        """`WORKBENCH_OPENAI_TOKEN_BUDGET=` (empty) means unlimited (so do an empty kernel memory limit and
+        report cap); an empty base URL means OpenAI's."""
         return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
 
     @property

@@ -138,6 +138,7 @@ async def queue_report(
     survey_id: uuid.UUID,
     components: list[str] | None = None,
     parameters: Mapping[str, Any] | None = None,
+    required_roles: list[str] | None = None,
 ) -> Report:
     """Check the request, store the queued report, then start its workflow.
 
@@ -150,7 +151,8 @@ async def queue_report(
             report = create_report_run(
                 session, organization_id=organization_id, survey_id=survey_id, component_names=components,
                 parameters=parameters, notebooks_dir=settings.notebooks_dir,
-                remote_engines=settings.openai_api_key is not None,
+                remote_engines=settings.openai_api_key is not None, required_roles=required_roles,
+                max_active=settings.max_active_reports,
             )
             session.expunge(report)
             return report

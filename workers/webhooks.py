@@ -67,7 +67,7 @@ class WebhookActivities:
         from workbench.storage.db import transaction
 
         with self.sessions() as session:
-            found = store.get_delivery(session, delivery_id=uuid.UUID(delivery_id))
+            found = store.load_delivery(session, delivery_id=uuid.UUID(delivery_id))
             if found is None:
                 raise ApplicationError("the delivery or its endpoint was deleted", type="DeliveryGone",
                                        non_retryable=True)

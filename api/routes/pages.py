@@ -1,8 +1,11 @@
-"""Server-rendered pages for people: surveys, a survey (its Generate report form), reports and a report.
+"""Server-rendered pages for people: surveys, a survey (its Generate report form), a background import, reports
+and a report.
 
 Every page is HTML from `workbench.rendering.page` with `PAGE_HEADERS` (a strict CSP: scripts and connections from
 the app only). Forms post to the UI routes (`api.routes.ui`), which call what the JSON API calls and redirect.
 Unknown or malformed ids are a 404: an HTML page for browsers (that accept text/html), JSON for other clients.
+The lists (surveys, reports) come a page at a time, newest first: `?page=N` (from 1) and `?per_page=` (1 to
+`MAX_PER_PAGE`, default `DEFAULT_PER_PAGE`); out-of-range or malformed values are clamped, never an error.
 """
 
 from __future__ import annotations
@@ -11,30 +14,40 @@ import dataclasses
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.access import current_principal
 from api.deps import OrganizationDep, SessionDep, SettingsDep
+from api.errors import import_issue_detail
 from workbench.components import components as catalog
 from workbench.config import Settings
 from workbench.rendering.page import PAGE_HEADERS, ReportView, render_page, render_report_page
 from workbench.reports.links import ReportLinks
 from workbench.reports.views import report_page_view
+from workbench.storage import imports as job_store
 from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
-from workbench.storage.models import Report, Survey
+from workbench.storage.imports import ImportStatus
+from workbench.storage.models import ImportJob, Report, Survey
 from workbench.surveys.schema import SEGMENT_KINDS
+from workbench.surveys.validation import ImportIssue
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 SUMMARY_COMPONENT = "summary"
 SEGMENT_PARAMETER = "segment_by"  # chosen once for the report ("Compare segments by"), not per component
 UI_PREFIX = "/ui"
-MAX_LISTED = 200
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 200
+MAX_PAGE = 1_000_000  # bounds the offset a hand-written URL can ask for
+IMPORT_POLL_MS = 1000  # how often the static script asks the JSON API about a background import
+IMPORT_REFRESH_SECONDS = 5  # without JavaScript, an unfinished import's page reloads itself this often
 
 
 def html_page(html: str, status_code: int = 200) -> HTMLResponse:
@@ -183,8 +196,73 @@ def find_survey(session: Session, org: uuid.UUID, survey_id: str) -> Survey | No
 
 
 def find_report(session: Session, org: uuid.UUID, report_id: str) -> Report | None:
+    """The report, if it is the organization's and the caller's role may read it (else None: a 404)."""
     parsed = parse_id(report_id)
-    return None if parsed is None else report_store.get_report(session, report_id=parsed, organization_id=org)
+    report = None if parsed is None else report_store.get_report(session, report_id=parsed, organization_id=org)
+    principal = current_principal.get()
+    if report is None or (principal is not None and not principal.may_read(report.required_roles)):
+        return None
+    return report
+
+
+def find_import_job(session: Session, org: uuid.UUID, job_id: str) -> ImportJob | None:
+    """The organization's background import job, or None for an unknown, malformed or other organization's id."""
+    parsed = parse_id(job_id)
+    return None if parsed is None else job_store.get_job(session, job_id=parsed, organization_id=org)
+
+
+def issue_rows(issues: Sequence[ImportIssue], total: int) -> list[dict[str, Any]]:
+    """A rejected import's issues as the pages' table shows them (`issues_table`): row, field and message, plus
+    a last line counting those not shown; the same entries as the API's 422 `detail`."""
+    return [{"row": d.get("row", "-"), "field": d.get("field", "-"), "msg": d["msg"]}
+            for d in import_issue_detail(issues, total)]
+
+
+# --- paging of the lists ------------------------------------------------------------------------------------------
+
+
+def _bounded(raw: str | None, default: int, low: int, high: int) -> int:
+    try:
+        value = int(raw) if raw is not None and raw.strip() else default
+    except ValueError:
+        return default
+    return min(max(value, low), high)
+
+
+@dataclasses.dataclass(frozen=True)
+class Paging:
+    """One page of a list, newest first: `page` from 1, `per_page` rows."""
+
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+
+    @classmethod
+    def parse(cls, page: str | None, per_page: str | None) -> Paging:
+        """From the query string; malformed or out-of-range values are clamped (a page is never an error)."""
+        return cls(_bounded(page, 1, 1, MAX_PAGE), _bounded(per_page, DEFAULT_PER_PAGE, 1, MAX_PER_PAGE))
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+    @property
+    def fetch(self) -> int:
+        """Rows to ask for: one more than shown tells whether an older page exists."""
+        return self.per_page + 1
+
+    def url(self, path: str, page: int) -> str:
+        query = [f"page={page}"] if page > 1 else []
+        if self.per_page != DEFAULT_PER_PAGE:
+            query.append(f"per_page={self.per_page}")
+        return path + ("?" + "&".join(query) if query else "")
+
+    def links(self, path: str, shown: int, more: bool) -> dict[str, Any]:
+        """The pager under a list: Newer (the previous page) and Older (the next one) where they lead somewhere."""
+        newer = None
+        if self.page > 1:  # past the end (nothing shown): back to the first page rather than to another empty one
+            newer = self.url(path, self.page - 1 if shown else 1)
+        return {"page": self.page, "per_page": self.per_page, "shown": shown, "first": self.offset + 1,
+                "newer_url": newer, "older_url": self.url(path, self.page + 1) if more else None}
 
 
 # --- page data ----------------------------------------------------------------------------------------------------
@@ -218,7 +296,7 @@ def survey_page(
                 elif raw:
                     field["value"] = str(raw[0])
     reports = report_store.list_reports(session, organization_id=survey.organization_id, survey_id=survey.id,
-                                        limit=20)
+                                        limit=20, readable_by=current_principal.get())
     segment_questions = [q for q in public["questions"] if q.type in SEGMENT_KINDS]
     context.setdefault("notice", None)
     for key in ("issues", "report_errors"):
@@ -230,13 +308,32 @@ def survey_page(
     ), status_code)
 
 
-def surveys_page(session: Session, org: uuid.UUID, *, status_code: int = 200, **context: Any) -> HTMLResponse:
-    surveys = [survey_public(session, s)
-               for s in survey_store.list_surveys(session, organization_id=org, limit=MAX_LISTED)]
+def surveys_page(session: Session, org: uuid.UUID, *, status_code: int = 200, paging: Paging | None = None,
+                 **context: Any) -> HTMLResponse:
+    """The surveys list (one page of it, newest first) and the Create a survey form."""
+    paging = paging or Paging()
+    found = survey_store.list_surveys(session, organization_id=org, limit=paging.fetch, offset=paging.offset)
+    surveys = [survey_public(session, s) for s in found[:paging.per_page]]
     context.setdefault("notice", None)
     context.setdefault("issues", [])
     context.setdefault("form_error", None)
-    return html_page(render_page("surveys.html.j2", nav="surveys", surveys=surveys, **context), status_code)
+    pager = paging.links("/surveys", len(surveys), len(found) > paging.per_page)
+    return html_page(render_page("surveys.html.j2", nav="surveys", surveys=surveys, pager=pager, **context),
+                     status_code)
+
+
+def import_job_page(session: Session, job: ImportJob) -> HTMLResponse:
+    """A background import: its state, rows imported, the issues by row and field when it was rejected."""
+    state = ImportStatus(job.status)
+    issues, total = job_store.job_issues(job)
+    survey = survey_store.get_survey(session, organization_id=job.organization_id, survey_id=job.survey_id)
+    return html_page(render_page(
+        "import.html.j2", nav="surveys", job=job, status=state.value, finished=state.finished,
+        issues=issue_rows(issues, total) if state is ImportStatus.FAILED else [],
+        survey_title=survey.title if survey is not None else None, survey_url=f"/surveys/{job.survey_id}",
+        poll_url=None if state.finished else f"/api/v1/imports/{job.id}", poll_ms=IMPORT_POLL_MS,
+        refresh_seconds=IMPORT_REFRESH_SECONDS,
+    ))
 
 
 def report_view(session: Session, report: Report) -> ReportView:
@@ -256,40 +353,60 @@ def home() -> RedirectResponse:
 
 
 @router.get("/surveys", response_class=HTMLResponse)
-def list_surveys_page(session: SessionDep, org: OrganizationDep) -> HTMLResponse:
-    """Surveys with their response counts, and the form that creates one from files."""
-    return surveys_page(session, org)
+def list_surveys_page(session: SessionDep, org: OrganizationDep, page: str | None = None,
+                      per_page: str | None = None) -> HTMLResponse:
+    """Surveys with their response counts, newest first a page at a time, and the form that creates one."""
+    return surveys_page(session, org, paging=Paging.parse(page, per_page))
 
 
 @router.get("/surveys/{survey_id}", response_class=HTMLResponse)
 def get_survey_page(
     survey_id: str, request: Request, session: SessionDep, org: OrganizationDep, settings: SettingsDep,
     imported: int | None = Query(None, ge=0), job: uuid.UUID | None = None, created: bool = False,
-) -> HTMLResponse:
+) -> Response:
     """A survey: its questions and response count, the Generate report form, the import form."""
+    if job is not None:  # the address background imports were sent to before they had their own page
+        return RedirectResponse(f"/imports/{job}", status_code=303)
     survey = find_survey(session, org, survey_id)
     if survey is None:
         return not_found(request, f"survey {survey_id} not found")
     notice = None
-    if job is not None:
-        notice = (f"The upload is large: it is imported in the background (job {job}; its status is at "
-                  f"/api/v1/imports/{job}). Reload this page to see the new response count.")
-    elif imported is not None:
+    if imported is not None:
         notice = f"{'Survey created; ' if created else ''}{imported:,} responses imported."
     elif created:
         notice = "Survey created."
     return survey_page(session, survey, settings, notice=notice)
 
 
+@router.get("/imports/{job_id}", response_class=HTMLResponse)
+def get_import_page(job_id: str, request: Request, session: SessionDep, org: OrganizationDep) -> HTMLResponse:
+    """A background import (where the import form sends a large upload): queued, running, completed with the rows
+    imported, or failed with the issues by row and field. While unfinished it updates itself (the static script
+    polls `GET /api/v1/imports/{id}`; without JavaScript the page reloads)."""
+    job = find_import_job(session, org, job_id)
+    if job is None:
+        return not_found(request, f"import job {job_id} not found")
+    return import_job_page(session, job)
+
+
 @router.get("/reports", response_class=HTMLResponse)
-def list_reports_page(session: SessionDep, org: OrganizationDep) -> HTMLResponse:
-    """Reports, newest first, with their status."""
-    reports = report_store.list_reports(session, organization_id=org, limit=MAX_LISTED)
-    titles = {s.id: s.title for s in survey_store.list_surveys(session, organization_id=org, limit=10_000)}
+def list_reports_page(session: SessionDep, org: OrganizationDep, page: str | None = None,
+                      per_page: str | None = None) -> HTMLResponse:
+    """Reports with their status, newest first a page at a time."""
+    paging = Paging.parse(page, per_page)
+    found = report_store.list_reports(session, organization_id=org, limit=paging.fetch, offset=paging.offset,
+                                      readable_by=current_principal.get())
+    reports = found[:paging.per_page]
+    survey_ids = {r.survey_id for r in reports if r.survey_id is not None}
+    titles: dict[uuid.UUID, str] = {}
+    if survey_ids:  # the titles of this page's surveys only
+        stmt = select(Survey.id, Survey.title).where(Survey.organization_id == org, Survey.id.in_(survey_ids))
+        titles = {sid: title for sid, title in session.execute(stmt)}
     rows = [{"id": r.id, "survey_id": r.survey_id if r.survey_id in titles else None,
              "survey_title": titles.get(r.survey_id, "(deleted survey)"), "status": r.status,
              "created_at": r.created_at, "completed_at": r.completed_at} for r in reports]
-    return html_page(render_page("reports.html.j2", nav="reports", reports=rows))
+    pager = paging.links("/reports", len(rows), len(found) > paging.per_page)
+    return html_page(render_page("reports.html.j2", nav="reports", reports=rows, pager=pager))
 
 
 @router.get("/reports/{report_id}", response_class=HTMLResponse)

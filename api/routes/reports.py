@@ -13,6 +13,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.deps import (
     OrganizationDep,
+    PrincipalDep,
     ProgressHubDep,
     ReportDep,
     SessionDep,
@@ -34,7 +35,7 @@ from api.schemas import (
 )
 from workbench.rendering.pdf import ChromiumUnavailable
 from workbench.reports.links import ReportLinks as Links
-from workbench.reports.request import ReportRequestError, SurveyNotFound
+from workbench.reports.request import ReportRequestError, SurveyNotFound, TooManyActiveReports
 from workbench.reports.rerun import RerunRefused
 from workbench.reports.views import NoPdf, component_status_view, report_status_view, stored_report_pdf
 from workbench.statuses import ComponentStatus
@@ -71,8 +72,11 @@ def _request_error(exc: ReportRequestError) -> HTTPException:
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, responses={
-    **error_responses(404, 503, e404="Unknown survey", e503="Temporal unreachable (the report is marked failed), "
-                                                          "or the database is unavailable (with `Retry-After`)")})
+    **error_responses(404, 429, 503, e404="Unknown survey",
+                      e429="The organization has WORKBENCH_MAX_ACTIVE_REPORTS reports queued or running, or the "
+                           "key's rate limit is spent (with `Retry-After`)",
+                      e503="Temporal unreachable (the report is marked failed), or the database is unavailable "
+                           "(with `Retry-After`)")})
 async def create_report(
     body: ReportCreate, org: OrganizationDep, settings: SettingsDep, temporal: TemporalDep, sessions: SessionsDep,
     response: Response,
@@ -82,9 +86,12 @@ async def create_report(
         report = await queue_report(
             sessions=sessions, settings=settings, client=temporal.client, organization_id=org,
             survey_id=body.survey_id, components=body.components, parameters=body.parameters,
+            required_roles=list(body.required_roles) if body.required_roles else None,
         )
     except SurveyNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except TooManyActiveReports as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": "30"}) from exc
     except ReportRequestError as exc:
         raise _request_error(exc) from exc
     except TemporalUnavailable as exc:
@@ -97,11 +104,13 @@ async def create_report(
 
 @router.get("")
 def list_reports(
-    session: SessionDep, org: OrganizationDep, survey_id: uuid.UUID | None = None,
+    session: SessionDep, principal: PrincipalDep, survey_id: uuid.UUID | None = None,
     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> ReportsPublic:
-    """Reports, newest first (`survey_id` narrows them to one survey's)."""
-    reports = store.list_reports(session, organization_id=org, survey_id=survey_id, limit=limit, offset=offset)
+    """Reports, newest first (`survey_id` narrows them to one survey's); those whose `required_roles` leave the
+    caller out are not listed."""
+    reports = store.list_reports(session, organization_id=principal.organization_id, survey_id=survey_id,
+                                 limit=limit, offset=offset, readable_by=principal)
     return ReportsPublic(
         data=[ReportSummary(report_id=r.id, survey_id=r.survey_id, status=r.status, created_at=r.created_at,
                             completed_at=r.completed_at, links=ReportLinks.model_validate(Links.of(r.id)))
@@ -217,7 +226,7 @@ async def rerun_component(
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     response.headers["Location"] = Links.of(report_id).status
     with sessions() as session:
-        current = store.get_report(session, report_id=report_id)
+        current = store.load_report(session, report_id=report_id)
         assert current is not None  # it was there a moment ago; reports are not deleted
         return status_public(current)
 

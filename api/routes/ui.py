@@ -2,7 +2,8 @@
 page that shows the outcome, or renders the form's page again with the errors, naming row and field.
 
 - `POST /ui/surveys`: create a survey from a definition file (JSON) and, optionally, a responses file (CSV/JSON);
-- `POST /ui/surveys/{id}/responses`: import responses into a survey (a large upload becomes a background job);
+- `POST /ui/surveys/{id}/responses`: import responses into a survey (a large upload becomes a background job,
+  shown on its page `/imports/{job_id}`);
 - `POST /ui/surveys/{id}/reports`: generate a report (`workers.starter.queue_report`);
 - `POST /ui/reports/{id}/cancel` and `POST /ui/reports/{id}/components/{name}/rerun`;
 - `GET /static/{name}`: the pages' one script and one stylesheet.
@@ -28,8 +29,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
+from api.access import check_form_csrf
 from api.deps import ImportRunnerDep, OrganizationDep, SessionsDep, SettingsDep, TemporalDep
-from api.errors import import_issue_detail
 from api.import_jobs import store_import, store_survey_import
 from api.routes.pages import (
     FormError,
@@ -37,6 +38,7 @@ from api.routes.pages import (
     error_page,
     find_report,
     find_survey,
+    issue_rows,
     not_found,
     parse_id,
     report_request,
@@ -132,12 +134,18 @@ async def _read_form(request: Request, limit: int) -> tuple[dict[str, list[Any]]
                     files[key] = _File(data, upload.filename, upload.content_type or "")
             else:
                 fields[key] = [str(v) for v in values]
+    check_form_csrf(request, fields)
     return fields, files
 
 
+async def _check_small_form(request: Request) -> None:
+    """The CSRF field of a form that carries nothing else (Cancel, Rerun)."""
+    async with request.form(max_files=0, max_fields=10) as submitted:
+        check_form_csrf(request, {k: [str(v) for v in submitted.getlist(k)] for k in submitted.keys()})
+
+
 def _issues(exc: ImportValidationError) -> list[dict[str, Any]]:
-    return [{"row": d.get("row", "-"), "field": d.get("field", "-"), "msg": d["msg"]}
-            for d in import_issue_detail(exc.issues, exc.total)]
+    return issue_rows(exc.issues, exc.total)
 
 
 def _too_large(limit: int, back_url: str) -> HTMLResponse:
@@ -234,7 +242,8 @@ async def import_responses(
     survey_id: str, request: Request, sessions: SessionsDep, org: OrganizationDep, settings: SettingsDep,
     runner: ImportRunnerDep,
 ) -> Response:
-    """Import a responses file into the survey; a rejected one shows its issues by row and field."""
+    """Import a responses file into the survey; a rejected one shows its issues by row and field. An upload larger
+    than `background_import_bytes` is queued as a background job: 303 to the job's page."""
     def page(status_code: int = 200, **context: Any) -> HTMLResponse:
         with sessions() as session:
             survey = find_survey(session, org, survey_id)
@@ -265,7 +274,7 @@ async def import_responses(
     if len(upload.data) > settings.background_import_bytes:
         job = await run_in_threadpool(
             lambda: runner.enqueue(organization_id=org, survey_id=target, data=upload.data, fmt=fmt))
-        return _see_other(f"/surveys/{survey_id}?job={job.id}")
+        return _see_other(f"/imports/{job.id}")  # its page follows it to the end
 
     def store() -> int:
         with sessions() as session:
@@ -294,6 +303,7 @@ async def generate_report(
     choice; errors show on the survey page, naming the field."""
     async with request.form(max_files=0, max_fields=500) as submitted:
         form: dict[str, list[Any]] = {k: [str(v) for v in submitted.getlist(k)] for k in submitted.keys()}
+    check_form_csrf(request, form)
 
     def page(errors: list[dict[str, str]], status_code: int) -> HTMLResponse:
         with sessions() as session:
@@ -333,6 +343,7 @@ async def cancel(
     report_id: str, request: Request, sessions: SessionsDep, org: OrganizationDep, temporal: TemporalDep,
 ) -> Response:
     """Cancel the running report, then show it."""
+    await _check_small_form(request)
     back = f"/reports/{report_id}"
     if not await run_in_threadpool(_report_exists, sessions, org, report_id):
         return not_found(request, f"report {report_id} not found", back_url="/reports",
@@ -353,6 +364,7 @@ async def rerun(
     settings: SettingsDep, temporal: TemporalDep,
 ) -> Response:
     """Rerun a component of a finished report (and what reads its result), then show the report."""
+    await _check_small_form(request)
     back = f"/reports/{report_id}"
     if not await run_in_threadpool(_report_exists, sessions, org, report_id):
         return not_found(request, f"report {report_id} not found", back_url="/reports",

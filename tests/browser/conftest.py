@@ -27,7 +27,7 @@ import pytest
 import pytest_asyncio
 
 from api.main import create_app
-from tests.conftest import REPO_ROOT
+from tests.conftest import AUTH, REPO_ROOT, TEST_ADMIN_KEY
 from tests.integration.api_support import LiveServer
 from workbench.config import Settings
 from workbench.rendering.pdf import CHROMIUM_ARGS, find_chromium
@@ -37,6 +37,8 @@ from workers.worker import build_worker
 
 SCREENSHOTS = Path(os.environ.get("WORKBENCH_SCREENSHOTS_DIR", REPO_ROOT / "test-artifacts" / "screenshots"))
 MAX_UPLOAD_BYTES = 64 * 1024  # small, so the 413 test sends little
+# Small too, so a few hundred rows (under MAX_UPLOAD_BYTES) go to the background; the other tests' imports are below.
+BACKGROUND_IMPORT_BYTES = 16 * 1024
 FAILING_SENTIMENT = "raise ValueError('engine unavailable: <b>oops</b>')"
 # A rejected form's page is a 422 document: the browser logs its status, nothing went wrong.
 EXPECTED_STATUSES = ("status of 422 (Unprocessable Entity)",)
@@ -60,12 +62,17 @@ class Stack:
     settings: Settings
     api: httpx.AsyncClient
     browser: Any  # playwright.async_api.Browser
+    app: Any = None  # the FastAPI app the server runs (its state: the import runner)
     foreign_requests: list[str] = field(default_factory=list)  # requests to anywhere but the app
     console_errors: list[str] = field(default_factory=list)  # CSP violations and script errors land here
 
     async def new_page(self, javascript: bool = True) -> Any:
         context = await self.browser.new_context(base_url=self.url, viewport={"width": 1280, "height": 900},
                                                  accept_downloads=True, java_script_enabled=javascript)
+        # Signed in with the test admin key: the session cookie goes with every request (downloads included).
+        signed = await context.request.post("/login", form={"key": TEST_ADMIN_KEY, "next": "/surveys"},
+                                            max_redirects=0)
+        assert signed.status == 303, await signed.text()
         page = await context.new_page()
         page.set_default_timeout(30_000)
         page.on("request", lambda request: None if request.url.startswith((self.url + "/", "data:", "blob:"))
@@ -101,17 +108,20 @@ async def stack(temporal_env: Any, tmp_path_factory: pytest.TempPathFactory) -> 
         data_dir=tmp / "data", database_url=database_url, notebooks_dir=_notebooks(tmp / "notebooks"),
         cell_timeout_seconds=60, heartbeat_timeout_seconds=10, task_queue=f"browser-{uuid.uuid4().hex[:8]}",
         temporal_address=temporal_env.client.service_client.config.target_host,
-        max_upload_bytes=MAX_UPLOAD_BYTES, chromium_path=chromium,
+        max_upload_bytes=MAX_UPLOAD_BYTES, background_import_bytes=BACKGROUND_IMPORT_BYTES, chromium_path=chromium,
+        bootstrap_admin_key=TEST_ADMIN_KEY, rate_limit="",
     )
     engine = make_engine(database_url)
     sessions = make_sessionmaker(engine)
     with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions):
-            with LiveServer(create_app(settings)) as server:
-                async with httpx.AsyncClient(base_url=server.url, timeout=60) as api, async_playwright() as pw:
+            app = create_app(settings)
+            with LiveServer(app) as server:
+                async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=AUTH) as api, \
+                        async_playwright() as pw:
                     browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
                     try:
-                        yield Stack(url=server.url, settings=settings, api=api, browser=browser)
+                        yield Stack(url=server.url, settings=settings, api=api, browser=browser, app=app)
                     finally:
                         await browser.close()
     engine.dispose()

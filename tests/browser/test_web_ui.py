@@ -1,7 +1,8 @@
 """The web UI in headless Chromium against the real stack: import a CSV through the form (errors by row and field
 first), generate a report from the survey page, follow its live progress to the end, compare the page's numbers
 with the API's JSON, download the PDF, the JSON and a notebook; a failed component's notice and its Rerun; Cancel;
-hostile titles and answers stay text; bad input (unknown ids, oversized uploads) changes nothing."""
+hostile titles and answers stay text; bad input (unknown ids, oversized uploads) changes nothing; a large upload
+imported in the background, its page followed live to the errors by row and field."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import json
 import re
 import subprocess
+import threading
 import time
 import uuid
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.browser.conftest import MAX_UPLOAD_BYTES, Stack, screenshot
+from tests.browser.conftest import BACKGROUND_IMPORT_BYTES, MAX_UPLOAD_BYTES, Stack, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.temporal, pytest.mark.asyncio(loop_scope="session")]
 
@@ -324,3 +326,70 @@ async def test_a_failed_component_has_a_notice_and_a_rerun_and_a_running_report_
     await assert_inert(page)
     await page.context.close()
     stack.assert_clean()
+
+
+async def test_a_large_import_runs_in_the_background_and_its_page_follows_it_to_the_errors(stack: Stack) -> None:
+    started = time.monotonic()
+    survey_id = await api_survey(stack, 10)
+    records = rows(11, 200)
+    records[9]["nps"] = 11  # r020, the file's row 11
+    records[29]["plan"] = "<b>Gold</b>"  # r040, the file's row 31
+    bad = to_csv(records)
+    assert BACKGROUND_IMPORT_BYTES < len(bad) <= MAX_UPLOAD_BYTES
+    page = await stack.new_page()
+    await page.goto(f"/surveys/{survey_id}")
+
+    # Hold the API's one import thread, so the job is seen queued and the page has to follow it.
+    gate = threading.Event()
+    stack.app.state.imports._executor.submit(gate.wait, 30)
+    try:
+        await page.set_input_files("#import input[name=file]", file("big.csv", bad, "text/csv"))
+        await page.click("#import button[type=submit]")
+        await page.wait_for_url(re.compile(r"/imports/[0-9a-f-]{36}$"))
+        job_id = page.url.rsplit("/", 1)[1]
+        assert await page.text_content("#import-status") == "queued"
+        assert await page.evaluate("document.body.dataset.live") == "polling"
+        await page.evaluate("window.__sameDocument = true")
+        await screenshot(page, "import-queued")
+        # without JavaScript the page refreshes itself instead
+        plain = await stack.new_page(javascript=False)
+        await plain.goto(f"/imports/{job_id}")
+        assert await plain.locator("head meta[http-equiv=refresh]").count() == 1
+        await plain.context.close()
+    finally:
+        gate.set()
+
+    await page.wait_for_function("() => document.body.dataset.live === 'done'", timeout=15_000)
+    assert await page.evaluate("window.__sameDocument") is True  # updated in place, not reloaded
+    assert await page.evaluate("document.body.dataset.importStatus") == "failed"
+    assert await page.text_content("#import-status") == "failed"
+    assert await page.inner_text("#import-imported") == "0"
+    found = await issues(page)
+    assert [(row, field) for row, field, _ in found] == [("11", "nps"), ("31", "plan")], found
+    assert "11" in found[0][2] and "<b>Gold</b>" in found[1][2]  # the answer as text
+    assert await page.locator("#import-errors b").count() == 0
+    assert await page.locator("#live").count() == 0
+    job = (await stack.api.get(f"/api/v1/imports/{job_id}")).json()
+    assert job["status"] == "failed" and [(str(d["row"]), d["field"]) for d in job["issues"]] == [
+        ("11", "nps"), ("31", "plan")]
+    assert (await stack.api.get(f"/api/v1/surveys/{survey_id}")).json()["response_count"] == 10
+    await screenshot(page, "import-failed")
+    await assert_inert(page)
+
+    # the corrected file: completed, the rows imported, back to the survey with its new count
+    await page.click("#back-to-survey")
+    await page.wait_for_url(re.compile(f"/surveys/{survey_id}$"))
+    await page.set_input_files("#import input[name=file]", file("big.csv", to_csv(rows(11, 200)), "text/csv"))
+    await page.click("#import button[type=submit]")
+    await page.wait_for_url(re.compile(r"/imports/[0-9a-f-]{36}$"))
+    await page.wait_for_function("""() => { const b = document.body.dataset;
+        return b.importStatus === 'completed' && (!b.pollUrl || b.live === 'done'); }""", timeout=15_000)
+    assert await page.inner_text("#import-imported") == "200"
+    assert await page.inner_text("#import-response-count") == "210"
+    await screenshot(page, "import-completed")
+    await page.click("#back-to-survey")
+    assert await page.inner_text("#response-count") == "210"
+    await assert_inert(page)
+    await page.context.close()
+    stack.assert_clean()
+    assert time.monotonic() - started < 15

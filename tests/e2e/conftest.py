@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from cli.stack import Stack
+from tests.conftest import AUTH, TEST_ADMIN_KEY
 from workbench.config import Settings
 
 
@@ -51,6 +52,7 @@ def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
             "WORKBENCH_API_PORT": str(api_port),
             "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
             "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port),
+            "WORKBENCH_BOOTSTRAP_ADMIN_KEY": TEST_ADMIN_KEY,
             **{f"WORKBENCH_{k.upper()}": v for k, v in overrides.items()},
         }
         settings = Settings(**{k.removeprefix("WORKBENCH_").lower(): v for k, v in env.items()})
@@ -61,7 +63,7 @@ def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
         if start_worker:
             stack.start_worker()
         stack.start_api()
-        client = httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=120)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", timeout=120, headers=AUTH)
         clients.append(client)
         return stack, client
 

@@ -40,10 +40,15 @@ def test_up_serves_the_sample_report_and_stops_cleanly_on_sigterm(tmp_path: Path
     assert "Serving" in text, text
     assert re.search(r"survey \S+: 2000 responses imported", text), text
     assert re.search(r"2000 responses, completion rate 92\.0%, NPS 25\.6", text), text
+    key = re.search(r"Sign in:\s+\S+/login with the admin key (wb_\S+)", text).group(1)
+    assert (tmp_path / "data" / "admin-key").read_text().strip() == key  # kept, so the next start prints it again
+    auth = {"Authorization": f"Bearer {key}"}
     page = re.search(r"Report page:\s+(\S+)", text).group(1)
-    assert httpx.get(page, timeout=30).status_code == 200
+    assert httpx.get(page, timeout=30).status_code == 303  # nobody signed in: to the sign-in page
+    assert httpx.get(page, timeout=30, headers=auth).status_code == 200
     pdf = re.search(r"PDF:\s+(\S+)", text).group(1)
-    assert httpx.get(pdf, timeout=60).content.startswith(b"%PDF")
+    assert httpx.get(pdf, timeout=60).status_code == 401
+    assert httpx.get(pdf, timeout=60, headers=auth).content.startswith(b"%PDF")
     assert re.search(r"Temporal Web UI:\s+http://127\.0\.0\.1:\d+/namespaces/default/workflows/", text)
 
     children = psutil.Process(up.pid).children(recursive=True)

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from api.main import create_app
+from tests.conftest import AUTH
 from tests.integration.api_support import (
     CSV_HEADER,
     SURVEY,
@@ -60,7 +61,7 @@ class Poller:
         self._thread = threading.Thread(target=self._run, args=(base_url, path), daemon=True)
 
     def _run(self, base_url: str, path: str) -> None:
-        with httpx.Client(base_url=base_url, timeout=60) as http:
+        with httpx.Client(base_url=base_url, timeout=60, headers=AUTH) as http:
             while not self._stop.is_set():
                 started = time.monotonic()
                 self.statuses.add(http.get(path).status_code)
@@ -79,7 +80,8 @@ class Poller:
 def test_big_import_runs_in_the_background_while_others_are_served(offline: Settings) -> None:
     data = big_csv(IMPORT_ROWS)
     assert len(data) > offline.background_import_bytes
-    with LiveServer(create_app(offline)) as server, httpx.Client(base_url=server.url, timeout=120) as http:
+    with LiveServer(create_app(offline)) as server, \
+            httpx.Client(base_url=server.url, timeout=120, headers=AUTH) as http:
         survey_id = create_survey(http)
         with Poller(server.url, f"/api/v1/surveys/{survey_id}") as poller, Poller(server.url, "/health") as health:
             time.sleep(0.3)  # a baseline before the upload
@@ -132,7 +134,7 @@ BAD_PAGING = ["limit=-1", "offset=-1", "limit=0", "limit=501", "limit=1e3", "lim
 @pytest.fixture
 def live(offline: Settings, database_url: str) -> Iterator[httpx.Client]:
     with LiveServer(create_app(offline.model_copy(update={"database_url": database_url}))) as server, \
-            httpx.Client(base_url=server.url, timeout=30) as http:
+            httpx.Client(base_url=server.url, timeout=30, headers=AUTH) as http:
         yield http
 
 
@@ -195,7 +197,8 @@ def test_database_outage_is_503_everywhere_and_the_api_recovers(offline: Setting
     # Every upload is a background job, so the outage also meets a job status.
     settings = offline.model_copy(update={"database_url": proxy.url_for(postgres_url), "background_import_bytes": 0})
     try:
-        with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        with LiveServer(create_app(settings)) as server, \
+                httpx.Client(base_url=server.url, timeout=30, headers=AUTH) as http:
             survey_id = create_survey(http)
             r = http.post(f"/api/v1/surveys/{survey_id}/responses", json={"responses": [response("a")]})
             assert r.status_code == 202

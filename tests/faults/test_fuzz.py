@@ -23,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.main import create_app
+from tests.conftest import AUTH, TEST_ADMIN_KEY
 from tests.integration.api_support import UNREACHABLE_TEMPORAL, LiveServer
 from workbench.config import Settings
 
@@ -89,7 +90,7 @@ def _seed(base_url: str, database_url: str) -> None:
     from workbench.storage.db import make_engine, make_sessionmaker, transaction
     from workbench.storage.models import DEFAULT_ORGANIZATION_ID, ComponentStatus, ReportStatus
 
-    with httpx.Client(base_url=base_url, timeout=30) as http:
+    with httpx.Client(base_url=base_url, timeout=30, headers=AUTH) as http:
         survey_id = http.post("/api/v1/surveys", json=SURVEY).json()["id"]
         assert http.post(f"/api/v1/surveys/{survey_id}/responses",
                          json=[response("a", 9), response("b", 3)]).status_code == 201
@@ -125,7 +126,8 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Co
     upgrade(url)
     # A small background threshold: generated imports above it exercise the job path as well.
     app_settings = Settings(data_dir=folder / "data", database_url=url, temporal_address=UNREACHABLE_TEMPORAL,
-                            chromium_path="/nonexistent/chromium", background_import_bytes=512)
+                            chromium_path="/nonexistent/chromium", background_import_bytes=512,
+                            bootstrap_admin_key=TEST_ADMIN_KEY, rate_limit="")
     counter = Counter(create_app(app_settings))
     with LiveServer(counter) as server:
         _seed(server.url, url)
@@ -164,4 +166,4 @@ def test_the_live_document_is_the_one_fuzzed(live_api: tuple[str, Counter]) -> N
 @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_openapi(case: Any, live_api: tuple[str, Counter]) -> None:
-    case.call_and_validate(base_url=live_api[0], checks=CHECKS, timeout=30)
+    case.call_and_validate(base_url=live_api[0], checks=CHECKS, timeout=30, headers=AUTH)

@@ -1,22 +1,29 @@
 """Issue 6's hostile inputs through the API in process, on SQLite and on PostgreSQL, and the largest allowed choice
 question through the real notebooks: refused with a small 422 naming the field or the limit, never a 500; what
-is allowed renders in seconds as a small page.
+is allowed renders in seconds as a small page. And a survey whose every text carries Markdown and HTML links,
+autolinks, images, SVG, CSS url(), a right-to-left override and control characters, from the import through
+every component to the page and the PDF: shown as text, linking nowhere outside the page, loading nothing.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import papermill
 import pytest
+from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from tests.conftest import AUTH
 from tests.integration.api_support import CSV_HEADER, SURVEY, create_survey, import_json, response
 from tests.integration.conftest import offline_settings  # noqa: F401  (a fixture used below)
 from workbench.analysis.stats import basic_stats
@@ -24,7 +31,20 @@ from workbench.components import components
 from workbench.config import REPO_ROOT, Settings
 from workbench.notebook import load_snapshot
 from workbench.rendering.html import render_component_html
+from workbench.rendering.page import (
+    STATIC_SCRIPT,
+    ComponentView,
+    ReportView,
+    render_report_document,
+    render_report_page,
+    summary_view,
+)
+from workbench.rendering.pdf import find_chromium, print_html, render_report_pdf
+from workbench.reports.views import component_title, key_findings
 from workbench.results import extract_result
+from workbench.storage import surveys as store
+from workbench.storage.db import make_engine, make_sessionmaker
+from workbench.storage.models import Survey
 from workbench.surveys.schema import MAX_OPTION_LENGTH, MAX_OPTIONS
 
 pytestmark = pytest.mark.faults
@@ -39,7 +59,7 @@ def api(request: pytest.FixtureRequest, offline_settings: Settings) -> Iterator[
     settings = offline_settings
     if request.param == "postgresql":
         settings = settings.model_copy(update={"database_url": request.getfixturevalue("postgres_url")})
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with TestClient(create_app(settings), headers=AUTH, raise_server_exceptions=False) as client:
         yield client
 
 
@@ -220,3 +240,150 @@ def test_basic_stats_of_the_largest_choice_question_is_exact_with_a_short_table(
     html = render_component_html(nb)
     print(f"basic_stats: {seconds:.1f} s, {len(html)} bytes of HTML")
     assert html.count("other (985 options)") == 2 and len(html) < 1_000_000
+
+
+# --- links, images and markup in survey text: from the import to the page and the PDF -----------------------
+
+OUT = "127.0.0.1:9"  # the host every hostile link names: the discard port, and nothing ever fetches it anyway
+TITLE = f"Survey [x](http://{OUT}/t) <http://{OUT}/ta> http://{OUT}/tb **bold** $x$ \u202eevil\u202c"
+DESCRIPTION = (f"[d](http://{OUT}/d) ![i](http://{OUT}/d.png) <a href='http://{OUT}/da'>a</a>\r\n# heading\n"
+               + "long description " * 500 + "\x7f\x85 end")
+PLANS = [f"Free [x](http://{OUT}/o1)", f"Pro <http://{OUT}/o2> $5", f"Team http://{OUT}/o3 \u202egnp.exe"]
+FEATURES = [f"API ![i](http://{OUT}/o4.png)", "Alerts mailto:x@evil.example www.evil.example"]
+SIZES = [f"small [s](http://{OUT}/s)", "medium", f"large <http://{OUT}/l>"]
+ANSWERS = [
+    f"Great [click here](http://{OUT}/a1) and ![pixel](http://{OUT}/a2.png) thanks",
+    f"Slow pages <http://{OUT}/a3>, see http://{OUT}/a4 or www.evil.example",
+    f"<a href='http://{OUT}/a5'>support</a> was slow <img src='http://{OUT}/a6.png'>",
+    f"[js](javascript:alert(1)) <svg onload=alert(1)><a xlink:href='http://{OUT}/a7'>s</a></svg> pricing",
+    f"<span style='background:url(http://{OUT}/a8)'>styled</span> **shouting** pricing is too high",
+    "The export is slow\x7f and \u202edetrevni\u202c pricing\tis\r\nhigh",
+    "pricing " + "very long answer " * 400 + f"[end](http://{OUT}/a9)",
+]
+HOSTILE_SURVEY: dict[str, Any] = {
+    "title": TITLE,
+    "description": DESCRIPTION,
+    "segments": ["plan"],
+    "questions": [
+        {"key": "nps", "type": "nps", "required": True,
+         "text": f"Recommend? ![i](http://{OUT}/q1.png) <a href='http://{OUT}/q1a'>a</a> [j](javascript:alert(1))"},
+        {"key": "plan", "type": "single_choice", "options": PLANS,
+         "text": f"Plan <svg onload=alert(1)><a xlink:href='http://{OUT}/q2'>s</a></svg> www.evil.example"},
+        {"key": "features", "type": "multi_choice", "options": FEATURES,
+         "text": f"Features <span style='background:url(http://{OUT}/q3)'>css</span> `code`"},
+        {"key": "rating", "type": "scale", "min": 1, "max": 5, "text": f"Rating _[r](http://{OUT}/q4)_",
+         "labels": {"1": f"bad [x](http://{OUT}/l1)", "5": f"good <http://{OUT}/l5>"}},
+        {"key": "size", "type": "ordinal", "options": SIZES, "text": "Size\n# not a heading\n- nor a list"},
+        {"key": "improve", "type": "text", "text": f"Improve? http://{OUT}/q5 \u202eevil"},
+    ],
+}
+REPORT_COMPONENTS = ("basic_stats", "sentiment", "themes", "segments", "visualizations", "summary")
+
+
+def _hostile_responses(count: int = 90) -> list[dict[str, Any]]:
+    # NPS and rating differ by plan, so the segments component has findings that quote the hostile options
+    scores = {0: (1, 2), 1: (9, 5), 2: (6, 3)}
+    return [
+        {"respondent_id": f"r{i}", "started_at": "2026-03-02T07:00:00Z", "completed_at": "2026-03-02T07:04:00Z",
+         "answers": {"nps": scores[i % 3][0] + i % 2, "plan": PLANS[i % 3], "features": FEATURES[: 1 + i % 2],
+                     "rating": scores[i % 3][1], "size": SIZES[i % 3], "improve": ANSWERS[i % len(ANSWERS)]}}
+        for i in range(count)
+    ]
+
+
+def _external(url: str) -> bool:
+    return not url.startswith("#") and not url.startswith("data:image/")
+
+
+def _assert_links_nowhere(html: str, where: str) -> None:
+    soup = BeautifulSoup(html, "html.parser")
+    for output in soup.select(".notebook-output"):  # what the notebooks produced links nowhere but in the page
+        assert [a["href"] for a in output.find_all(href=True) if _external(str(a["href"]))] == [], where
+        assert [i.get("src") for i in output.find_all("img") if _external(str(i.get("src", "")))] == [], where
+    for element in soup.find_all(True):  # and nothing anywhere names the hostile host or a script URL
+        for attr in ("href", "src", "action", "xlink:href", "style"):
+            value = str(element.get(attr, ""))
+            assert OUT not in value and "evil.example" not in value, (where, element.name, attr, value[:200])
+            assert not value.strip().lower().startswith("javascript:"), (where, element.name, value[:200])
+    assert soup.find(["svg", "iframe", "object", "embed"]) is None, where
+    assert [s.get("src") for s in soup.find_all("script")] in ([], [STATIC_SCRIPT]), where
+
+
+def test_hostile_survey_text_is_shown_as_text_and_links_nowhere(offline_settings: Settings,  # noqa: F811
+                                                                  tmp_path: Path) -> None:
+    # 1. the import accepts it all (NUL and other C0 controls are refused above; DEL, C1 and U+202E are not)
+    with TestClient(create_app(offline_settings), headers=AUTH, raise_server_exceptions=False) as client:
+        r = client.post("/api/v1/surveys", json=HOSTILE_SURVEY)
+        assert r.status_code == 201, r.text[:500]
+        survey_id = r.json()["id"]
+        assert r.json()["title"] == TITLE
+        r = import_json(client, survey_id, _hostile_responses())
+        assert r.status_code in (200, 201), r.text[:500]
+    engine = make_engine(offline_settings.effective_database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            survey = session.get(Survey, uuid.UUID(survey_id))
+            assert survey is not None
+            snapshot = store.build_snapshot(session, survey=survey)
+    finally:
+        engine.dispose()
+    assert snapshot.survey.title == TITLE and len(snapshot.responses) == 90
+    snapshot_path = tmp_path / "snapshot.json"
+    snapshot_path.write_text(snapshot.model_dump_json())
+
+    # 2. every component of a report, each reading its upstream results
+    start = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    views = []
+    for name in REPORT_COMPONENTS:
+        spec = components.get(name)
+        parameters: dict[str, Any] = {"snapshot_path": str(snapshot_path)}
+        for need in spec.needs:
+            upstream = tmp_path / f"{need}.result.json"
+            upstream.write_text(json.dumps(results[need]))
+            parameters[f"{need}_result_path"] = str(upstream)
+        out = tmp_path / f"{name}.out.ipynb"
+        papermill.execute_notebook(str(NOTEBOOKS / spec.notebook), str(out), parameters=parameters,
+                                   kernel_name="workbench", cwd=str(NOTEBOOKS), progress_bar=False)
+        nb = nbformat.read(out, as_version=4)
+        results[name] = extract_result(nb, spec.result_model)
+        markdown = [o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", [])
+                    if "text/markdown" in o.get("data", {})]
+        assert not any("\u202e" in m or "](http" in m or "<http" in m for m in markdown), (name, markdown)
+        views.append(ComponentView(name, component_title(name), "completed", render_component_html(nb), None, 1, 1))
+    print(f"components: {time.perf_counter() - start:.1f} s")
+    assert results["segments"]["findings"], "no finding quotes a hostile option"
+    assert any("[x](http://127.0.0.1:9/o1)" in f["finding"] for f in results["segments"]["findings"])
+
+    # 3. the page: hostile text is there, as text; no link leaves the page, no image loads from elsewhere
+    view = ReportView(
+        report_id="r-hostile", survey_title=snapshot.survey.title, status="completed",
+        created_at=datetime(2026, 3, 3, tzinfo=UTC), completed_at=datetime(2026, 3, 3, 0, 5, tzinfo=UTC),
+        headline={"response_count": 90}, components=views, pdf_url="/pdf", status_url="/status",
+        notebooks_base_url="/nb", findings=key_findings(results["segments"]), summary=summary_view(results["summary"]),
+    )
+    page = render_report_page(view)
+    _assert_links_nowhere(page, "page")
+    text = " ".join(BeautifulSoup(page, "html.parser").get_text().split())
+    for shown in (f"[x](http://{OUT}/t) <http://{OUT}/ta> http://{OUT}/tb **bold** $x$",  # the title
+                  PLANS[0], f"Recommend? ![i](http://{OUT}/q1.png) <a href='http://{OUT}/q1a'>a</a>",
+                  f"Rating _[r](http://{OUT}/q4)_", "Size # not a heading - nor a list", f"Median: {SIZES[1]}",
+                  f"bad [x](http://{OUT}/l1)", "Great [click here]"):
+        assert shown in text, shown
+    sections = BeautifulSoup(page, "html.parser").select(".notebook-output")
+    assert sum(len(s.find_all("a")) for s in sections) == 0  # not even an in-page one: the notebooks make none
+
+    # 4. the PDF: no link annotation at all (the document's own table of contents links inside it: /Dest)
+    _assert_links_nowhere(render_report_document(view), "document")
+    chromium = find_chromium(offline_settings.chromium_path)
+    assert chromium is not None, "scripts/setup installs Chromium"
+    control = print_html(f"<p><a href='http://{OUT}/control'>control</a></p>", chromium)
+    assert b"/URI" in control  # the check below can see a link
+    pdf = render_report_pdf(view, chromium)
+    (tmp_path / "report.pdf").write_bytes(pdf)  # kept with the test's files, to look at when this fails
+    assert b"/ObjStm" not in pdf  # no compressed objects: an annotation would show as plain bytes, as above
+    for action in (b"/URI", b"/Launch", b"/JavaScript", b"/GoToR", b"/SubmitForm"):
+        assert action not in pdf, action
+    done = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True)
+    flat = " ".join(done.stdout.decode().split())
+    assert f"[x](http://{OUT}/t)" in flat and "Free [x](http://127.0.0.1:9/o1)" in flat

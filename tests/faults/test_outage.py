@@ -75,7 +75,7 @@ async def test_a_database_outage_during_a_component_is_waited_out(
     assert outcome.status == ReportStatus.COMPLETED, outcome
     assert waited >= OUTAGE_SECONDS
     with direct() as session:
-        stored = report_store.get_report(session, report_id=report.id)
+        stored = report_store.load_report(session, report_id=report.id)
         assert stored is not None and stored.status == ReportStatus.COMPLETED
         rows = stored.components
         assert [r.component_type for r in rows] == ["basic_stats", "sentiment", "themes", "segments", "visualizations",

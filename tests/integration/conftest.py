@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.main import create_app
 from api.temporal import TemporalGateway
+from tests.conftest import AUTH
 from tests.integration.api_support import UNREACHABLE_TEMPORAL
 from workbench.config import Settings
 from workbench.storage.db import make_engine, make_sessionmaker
@@ -34,7 +35,7 @@ def offline_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def client(offline_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(offline_settings)) as client:
+    with TestClient(create_app(offline_settings), headers=AUTH) as client:
         yield client
 
 

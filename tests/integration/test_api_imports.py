@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from tests.conftest import AUTH
 from tests.integration.api_support import CSV_HEADER, SURVEY, count, create_survey, import_csv, import_json, response
 from workbench.config import Settings
 from workbench.storage import imports as job_store
@@ -42,7 +43,7 @@ def csv_rows(n: int, start: int = 0) -> str:
 
 
 def test_large_upload_is_a_background_job(background_settings: Settings) -> None:
-    with TestClient(create_app(background_settings)) as client:
+    with TestClient(create_app(background_settings), headers=AUTH) as client:
         survey_id = create_survey(client)
         r = import_csv(client, survey_id, csv_rows(300))
         assert r.status_code == 202, r.text
@@ -61,9 +62,9 @@ def test_rejected_background_import_reports_the_synchronous_issues(
     background_settings: Settings, offline_settings: Settings
 ) -> None:
     bad = [response("a"), response("b", 11), response("c", plan="Gold")]
-    with TestClient(create_app(offline_settings)) as client:
+    with TestClient(create_app(offline_settings), headers=AUTH) as client:
         expected = import_json(client, create_survey(client), bad).json()["detail"]
-    with TestClient(create_app(background_settings)) as client:
+    with TestClient(create_app(background_settings), headers=AUTH) as client:
         survey_id = create_survey(client)
         r = import_json(client, survey_id, bad)
         assert r.status_code == 202
@@ -75,7 +76,7 @@ def test_rejected_background_import_reports_the_synchronous_issues(
 
 def test_small_uploads_stay_synchronous(offline_settings: Settings) -> None:
     settings = offline_settings.model_copy(update={"background_import_bytes": 2000})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=AUTH) as client:
         survey_id = create_survey(client)
         assert import_csv(client, survey_id, csv_rows(3)).status_code == 201
         assert import_csv(client, survey_id, csv_rows(60, start=3)).status_code == 202
@@ -87,7 +88,7 @@ def test_unknown_import_job_is_404(client: TestClient) -> None:
 
 
 def test_jobs_left_by_a_dead_api_are_resumed_or_failed(offline_settings: Settings) -> None:
-    with TestClient(create_app(offline_settings)) as client:
+    with TestClient(create_app(offline_settings), headers=AUTH) as client:
         survey_id = uuid.UUID(create_survey(client))
     engine = make_engine(offline_settings.effective_database_url)
     sessions = make_sessionmaker(engine)
@@ -110,7 +111,7 @@ def test_jobs_left_by_a_dead_api_are_resumed_or_failed(offline_settings: Setting
     orphan.write_bytes(b"no job reads this")
     engine.dispose()
 
-    with TestClient(create_app(offline_settings)) as client:
+    with TestClient(create_app(offline_settings), headers=AUTH) as client:
         jobs = {name: wait_for_job(client, f"/api/v1/imports/{job_id}") for name, job_id in ids.items()}
         assert jobs["queued"]["status"] == jobs["running"]["status"] == "completed"
         assert jobs["gone"]["status"] == "failed" and "upload it again" in jobs["gone"]["error"]
@@ -152,7 +153,7 @@ def test_non_finite_numbers_in_a_report_request_are_422(client: TestClient, para
                                    "offset=NaN"])
 def test_bad_paging_is_422(offline_settings: Settings, database_url: str, path: str, query: str) -> None:
     settings = offline_settings.model_copy(update={"database_url": database_url})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=AUTH) as client:
         r = client.get(f"{path}?{query}")
         assert r.status_code == 422, r.text
         assert r.json()["detail"][0]["loc"][0] == "query"
@@ -165,7 +166,7 @@ def test_bad_paging_is_422(offline_settings: Settings, database_url: str, path: 
 def test_unreachable_database_is_503_with_retry_after(offline_settings: Settings) -> None:
     # Nothing listens on port 1: every connection is refused at once.
     settings = offline_settings.model_copy(update={"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/x"})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=AUTH) as client:
         for method, path, body in [("GET", "/api/v1/surveys", None), ("POST", "/api/v1/surveys", SURVEY),
                                    ("GET", f"/api/v1/surveys/{uuid.uuid4()}", None),
                                    ("GET", f"/api/v1/imports/{uuid.uuid4()}", None),
@@ -177,7 +178,8 @@ def test_unreachable_database_is_503_with_retry_after(offline_settings: Settings
             assert r.json()["detail"].startswith("the database is unavailable: "), r.text
             assert r.headers["retry-after"].isdigit()
         assert client.get("/health").status_code == 503
-        assert client.get("/api/v1/components").status_code == 200  # needs no database
+        # The catalogue needs no database, but checking the caller's key does.
+        assert client.get("/api/v1/components").status_code == 503
 
 
 
@@ -189,7 +191,7 @@ def test_a_background_job_keeps_and_applies_the_import_options(background_settin
     mapping = {"columns": {"Response": "respondent_id", "Recommend us?": "nps", "Plan": "plan", "Used": "features",
                            "#5": "improve", "#6": None, "When": "completed_at"},
                "date_format": "%m/%d/%Y %H:%M"}
-    with TestClient(create_app(background_settings)) as client:
+    with TestClient(create_app(background_settings), headers=AUTH) as client:
         survey_id = create_survey(client)
         files = {"file": ("export.csv", (header + rows + "x0,1,Pro,,,,\n").encode(), "text/csv"),
                  "mapping": (None, json.dumps(mapping))}

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.main import create_app
+from tests.conftest import AUTH
 from tests.integration.api_support import (
     create_survey,
     import_json,
@@ -236,7 +237,7 @@ def test_failed_component_without_notebook_is_404_not_202(client: TestClient, db
 
 def test_pdf_without_a_browser_is_503_naming_the_fix(offline_settings: Settings) -> None:
     settings = offline_settings.model_copy(update={"chromium_path": "/nonexistent/chromium"})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=AUTH) as client:
         engine = make_engine(settings.effective_database_url)
         db = make_sessionmaker(engine)
         report_id = queued_report(db, survey_with_responses(client))

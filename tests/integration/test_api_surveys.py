@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from tests.conftest import AUTH
 from tests.integration.api_support import (
     CSV_HEADER,
     SURVEY,
@@ -230,7 +231,7 @@ def test_unsupported_content_type(client: TestClient, content_type: str) -> None
 
 def test_upload_too_large(offline_settings: Settings) -> None:
     small = offline_settings.model_copy(update={"max_upload_bytes": 1024})
-    with TestClient(create_app(small)) as client:
+    with TestClient(create_app(small), headers=AUTH) as client:
         survey_id = create_survey(client)
         body = CSV_HEADER + "".join(f"r{i},2026-03-02T07:00:00Z,,5,,,\n" for i in range(100))
         assert import_csv(client, survey_id, body).status_code == 413

@@ -15,8 +15,10 @@ import psutil
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from api.main import create_app
+from api.access import RateLimits
+from api.main import create_app, store_bootstrap_key
 from api.temporal import TemporalGateway
+from tests.conftest import AUTH, TEST_ADMIN_KEY
 from tests.integration.test_report_run import broken_notebooks, load_survey
 from workbench.config import Settings
 from workbench.storage import reports as report_store
@@ -37,7 +39,10 @@ async def api(settings: Settings, temporal_client) -> AsyncIterator[httpx.AsyncC
     app.state.settings = settings
     app.state.sessions = make_sessionmaker(make_engine(settings.effective_database_url))
     app.state.temporal = TemporalGateway(settings, client=temporal_client)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    app.state.rate_limits = RateLimits("")
+    store_bootstrap_key(app.state.sessions, TEST_ADMIN_KEY)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=AUTH) as client:
         yield client
 
 
@@ -91,7 +96,7 @@ async def test_cancel_stops_the_running_kernel_and_settles_the_report(temporal_e
             missing = await client.post("/api/v1/reports/00000000-0000-0000-0000-000000000000/cancel")
             assert missing.status_code == 404
     with sessions() as session:
-        report = report_store.get_report(session, report_id=uuid.UUID(report_id))
+        report = report_store.load_report(session, report_id=uuid.UUID(report_id))
         assert report is not None and report.status == "cancelled" and report.error == "cancelled by request"
         basic = report_store.get_component(session, report_id=report.id, name="basic_stats")
         assert basic is not None and basic.result is not None  # completed work is kept

@@ -20,7 +20,7 @@ from pydantic import BaseModel, SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.main import create_app
-from tests.conftest import SAMPLE_PATH
+from tests.conftest import AUTH, SAMPLE_PATH
 from workbench.components import ComponentSpec, components
 from workbench.config import REPO_ROOT, Settings
 from workbench.reports import steps
@@ -67,7 +67,7 @@ def new_report(sessions: sessionmaker[Session], settings: Settings, survey_id: u
 
 def run_all(sessions: sessionmaker[Session], settings: Settings, report_id: uuid.UUID) -> None:
     with sessions() as session:
-        names = list(report_store.get_report(session, report_id=report_id).component_names)  # type: ignore[union-attr]
+        names = list(report_store.load_report(session, report_id=report_id).component_names)  # type: ignore[union-attr]
     for name in names:
         steps.execute_component(sessions, settings, report_id, name)
 
@@ -178,7 +178,7 @@ def test_parameters_upstream_results_and_provenance(
     assert set(viz.provenance["input"]["upstream_sha256"]) == {"basic_stats"}  # type: ignore[index]
     assert viz.result["chart_count"] == len(viz.result["charts"]) > 0  # type: ignore[index]
     # the report JSON shows it
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=AUTH) as client:
         body = client.get(f"/api/v1/reports/{report_id}").json()
     shown = {c["name"]: c for c in body["components"]}
     assert shown["themes"]["provenance"]["parameters"]["n_themes"] == 3

@@ -6,23 +6,24 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from tests.conftest import AUTH
 from tests.integration.api_support import create_survey
 from workbench.config import Settings
 
 
 def test_only_trusted_host_headers_are_answered(offline_settings: Settings) -> None:
-    with TestClient(create_app(offline_settings)) as client:
+    with TestClient(create_app(offline_settings), headers=AUTH) as client:
         assert client.get("/health/live").status_code == 200
         rebound = client.get("/api/v1/surveys", headers={"host": "evil.example"})
         assert rebound.status_code == 400 and "Invalid host header" in rebound.text
         assert client.get("/api/v1/surveys", headers={"host": "localhost:8000"}).status_code == 200
     public = offline_settings.model_copy(update={"public_base_url": "https://reports.acme.example"})
-    with TestClient(create_app(public)) as client:
+    with TestClient(create_app(public), headers=AUTH) as client:
         assert client.get("/health/live", headers={"host": "reports.acme.example"}).status_code == 200
 
 
 def test_security_headers_everywhere_and_no_cors_by_default(offline_settings: Settings) -> None:
-    with TestClient(create_app(offline_settings)) as client:
+    with TestClient(create_app(offline_settings), headers=AUTH) as client:
         for path in ("/api/v1/surveys", "/api/v1/reports/00000000-0000-0000-0000-000000000000", "/health/live"):
             r = client.get(path, headers={"origin": "https://evil.example"})
             assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
@@ -31,7 +32,7 @@ def test_security_headers_everywhere_and_no_cors_by_default(offline_settings: Se
             assert "access-control-allow-origin" not in r.headers  # a page elsewhere cannot read the answer
         assert "content-security-policy" not in client.get("/docs").headers  # Swagger UI loads its own assets
     allowed = offline_settings.model_copy(update={"cors_origins": ["https://dash.acme.example"]})
-    with TestClient(create_app(allowed)) as client:
+    with TestClient(create_app(allowed), headers=AUTH) as client:
         r = client.get("/api/v1/surveys", headers={"origin": "https://dash.acme.example"})
         assert r.headers["access-control-allow-origin"] == "https://dash.acme.example"
         other = client.get("/api/v1/surveys", headers={"origin": "https://evil.example"})

@@ -70,7 +70,7 @@ async def test_a_report_runs_every_component_and_stores_json_html_and_notebook(
     report_id, outcome, sessions = await generate(temporal_env, settings, survey_id)
     assert outcome.status == "completed", outcome
     with sessions() as session:
-        report = report_store.get_report(session, report_id=report_id)
+        report = report_store.load_report(session, report_id=report_id)
         assert report.status == "completed" and report.completed_at is not None
         rows = report_store.component_documents(session, report_id=report_id)
         assert [r.component_type for r in rows] == ["basic_stats", "sentiment", "themes", "segments", "visualizations",
@@ -106,7 +106,7 @@ async def test_a_notebook_that_raises_fails_its_component_only(temporal_env, set
     assert outcome.status == "partial"
     assert outcome.failed_components == ["sentiment", "summary"]  # summary reads sentiment: skipped
     with sessions() as session:
-        report = report_store.get_report(session, report_id=report_id)
+        report = report_store.load_report(session, report_id=report_id)
         assert report.status == "partial" and "sentiment" in report.error
         public = report_status_view(report)  # what GET /api/v1/reports/{id}/status answers
         assert public.failed_components == ["sentiment", "summary"] and public.progress == 1.0
@@ -155,7 +155,7 @@ async def test_a_report_of_a_survey_that_was_emptied_fails_cleanly(temporal_env,
             outcome = await temporal_env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome).result()
     assert outcome.status == "failed"
     with sessions() as session:
-        stored = report_store.get_report(session, report_id=report.id)
+        stored = report_store.load_report(session, report_id=report.id)
         assert stored.status == "failed" and "no responses" in stored.error
     assert json.dumps(outcome.__dict__)  # the outcome is small, JSON-able metadata
 

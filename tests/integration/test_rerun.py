@@ -58,7 +58,7 @@ async def test_rerun_a_fixed_component_then_one_with_a_dependant(temporal_env, s
                 assert rows["themes"].result and rows["themes"].result["questions"]
                 for name in ("basic_stats", "visualizations"):  # untouched
                     assert (rows[name].attempts, rows[name].completed_at, rows[name].result) == before[name]
-                report = report_store.get_report(session, report_id=uuid.UUID(report_id))
+                report = report_store.load_report(session, report_id=uuid.UUID(report_id))
                 assert report is not None and report.run_number == 1
 
             # rerunning basic_stats reruns visualizations (it reads basic_stats' result), not themes
@@ -84,4 +84,4 @@ async def test_rerun_a_fixed_component_then_one_with_a_dependant(temporal_env, s
             busy = await client.post(f"/api/v1/reports/{queued_id}/components/basic_stats/rerun")
             assert busy.status_code == 409 and "is queued" in busy.json()["detail"]
             with sessions() as session:
-                assert report_store.get_report(session, report_id=queued_id).run_number == 0  # type: ignore[union-attr]
+                assert report_store.load_report(session, report_id=queued_id).run_number == 0  # type: ignore[union-attr]

@@ -63,7 +63,7 @@ def component(sessions: sessionmaker[Session], report_id: uuid.UUID, name: str) 
 
 def page(sessions: sessionmaker[Session], report_id: uuid.UUID) -> str:
     with sessions() as session:
-        report = report_store.get_report(session, report_id=report_id)
+        report = report_store.load_report(session, report_id=report_id)
         assert report is not None
         return report_page(session, report)
 

@@ -180,7 +180,7 @@ def test_create_report_makes_one_pending_row_per_component(sessions: sessionmake
     survey_id = new_survey(sessions, [rec("a")])
     report_id = new_report(sessions, survey_id, ["basic_stats", "sentiment", "themes"])
     with sessions() as session:
-        report = report_store.get_report(session, report_id=report_id)
+        report = report_store.load_report(session, report_id=report_id)
         assert report is not None
         assert report.status == ReportStatus.QUEUED and report.error is None
         assert report.component_names == ["basic_stats", "sentiment", "themes"]
@@ -188,7 +188,7 @@ def test_create_report_makes_one_pending_row_per_component(sessions: sessionmake
             ("basic_stats", 0, "pending", 0), ("sentiment", 1, "pending", 0), ("themes", 2, "pending", 0),
         ]
         assert report_store.get_report(session, report_id=report_id, organization_id=uuid.uuid4()) is None
-        assert report_store.get_report(session, report_id=uuid.uuid4()) is None
+        assert report_store.load_report(session, report_id=uuid.uuid4()) is None
         assert [r.id for r in report_store.list_reports(session, organization_id=ORG, survey_id=survey_id)] == [
             report_id]
 
@@ -243,7 +243,7 @@ def test_start_component_not_in_the_report_adds_one_row(sessions: sessionmaker[S
             assert report_store.start_component(session, report_id=report_id, name="sentiment",
                                                 cells_total=3) == expected
     with sessions() as session:
-        report = report_store.get_report(session, report_id=report_id)
+        report = report_store.load_report(session, report_id=report_id)
         assert report is not None
         assert sorted(c.component_type for c in report.components) == ["basic_stats", "sentiment"]
 

@@ -65,7 +65,7 @@ async def test_a_report_whose_workflow_is_gone_is_settled_with_the_reason(tempor
     result = await sweep_once(temporal_env.client, settings, sessions)
     assert result.settled == [str(report.id)]
     with sessions() as session:
-        stored = report_store.get_report(session, report_id=report.id)
+        stored = report_store.load_report(session, report_id=report.id)
         assert stored is not None and stored.status == ReportStatus.FAILED
         assert {c.status for c in stored.components} == {ComponentStatus.FAILED}
         assert "its workflow no longer exists" in (stored.error or "")

@@ -178,3 +178,10 @@ def test_the_header_names_the_organization_and_the_period_covered() -> None:
     meta = " ".join(soup.find("header", class_="report").get_text().split())
     assert "Acme <Research> · Report r-123" in meta  # escaped in the markup, shown as text
     assert soup.find(id="report-period").get_text() == "2026-03-02 to 2026-04-30"
+
+
+def test_bidi_overrides_in_author_text_cannot_reverse_the_page() -> None:
+    title = "Survey \u202e(large effect)\u202c and \u2067isolated\u2069 with an RLM\u200f mark"
+    html = render_report_page(_view(survey_title=title))
+    assert not any(ch in html for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert "Survey (large effect) and isolated with an RLM\u200f mark" in _text(html)  # the words stay, marks too

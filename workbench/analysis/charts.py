@@ -17,6 +17,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from workbench.analysis.stats import DETRACTOR_MAX, PROMOTER_MIN, basic_stats, top_options
+from workbench.rendering.markdown import mpl_text
 from workbench.surveys.schema import Question, Snapshot
 
 NPS_COLOURS = {"detractors": "#d9534f", "passives": "#b0b0b0", "promoters": "#3c9d5d"}
@@ -34,7 +35,7 @@ def _label(text: str, width: int | None = None) -> str:
     """Survey text made safe for matplotlib: `$` would start mathtext (and can raise on odd input)."""
     if width and len(text) > width:
         text = text[: width - 1] + "…"
-    return text.replace("$", r"\$")
+    return mpl_text(text)
 
 
 def _title(text: str) -> str:

@@ -24,7 +24,7 @@ def record_report_event(sessions: sessionmaker[Session], report_id: uuid.UUID, s
     """Record the delivery of the report's `status` event to each subscribed endpoint; returns the ids of
     those not delivered yet."""
     with transaction(sessions) as session:
-        report = report_store.get_report(session, report_id=report_id)
+        report = report_store.load_report(session, report_id=report_id)
         if report is None:
             return []
         links = ReportLinks.of(report.id, base_url)

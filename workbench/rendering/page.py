@@ -10,6 +10,7 @@ the policy of documents rendered offline, such as the PDF.
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from workbench.rendering.html import METHOD_NOTE
 
@@ -215,14 +217,49 @@ def _environment() -> jinja2.Environment:
     env.filters.update(count=format_count, percent=format_percent, nps=format_nps,
                        duration=format_duration, when=format_time, figure=format_value,
                        day=lambda iso: str(iso)[:10])
+    env.globals.update(csrf_field=_csrf_field, signed_in_as=_signed_in_as)
     env.globals.update(nav=None, csp=PAGE_META_CSP, static_script=STATIC_SCRIPT, static_style=STATIC_STYLE,
                        badges=_BADGES, printing=False)
     return env
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """Who the page is rendered for: their name and the CSRF token every form of the page carries."""
+
+    label: str
+    csrf_token: str
+
+
+# Set per request by the web layer (a context variable, so this module needs no web framework).
+signed_in: contextvars.ContextVar[SignedIn | None] = contextvars.ContextVar("signed_in", default=None)
+
+
+def _csrf_field() -> Markup:
+    """The hidden field every form of a signed-in page carries (the form routes check it)."""
+    who = signed_in.get()
+    if who is None:
+        return Markup("")
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(who.csrf_token)
+
+
+def _signed_in_as() -> str | None:
+    who = signed_in.get()
+    return who.label if who else None
+
+
 def render_page(template: str, **context: Any) -> str:
     """Render one of the app's pages (`templates/<template>`); send `PAGE_HEADERS` with it."""
-    return _environment().get_template(template).render(**context)
+    return without_bidi_overrides(_environment().get_template(template).render(**context))
+
+
+# Embeddings, overrides and isolates (U+202A-202E, U+2066-2069): in an answer or a title they would reverse the
+# text after them ("(tceffe egral ...)") on the page and in the PDF. Marks (LRM/RLM) stay: they only hint.
+_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def without_bidi_overrides(html: str) -> str:
+    return html.translate(_BIDI_CONTROLS)
 
 
 _NOTICES = {
@@ -262,7 +299,7 @@ def render_report_page(view: ReportView, *, printing: bool = False) -> str:
          "badge": _BADGES.get(c.status, "idle"), "error": _error_fields(c.error), "notice": _NOTICES.get(c.status)}
         for c in view.components
     ]
-    return _environment().get_template("report.html.j2").render(
+    return without_bidi_overrides(_environment().get_template("report.html.j2").render(
         view=view,
         findings=view.findings,
         correction_name=_CORRECTIONS.get(view.findings.correction or "", "") if view.findings else "",
@@ -279,4 +316,4 @@ def render_report_page(view: ReportView, *, printing: bool = False) -> str:
         notebooks_base=view.notebooks_base_url.rstrip("/"),
         printing=printing,
         **({"csp": REPORT_PAGE_CSP} if printing else {}),
-    )
+    ))

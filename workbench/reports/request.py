@@ -27,6 +27,10 @@ class SurveyNotFound(ReportRequestError):
     pass
 
 
+class TooManyActiveReports(ReportRequestError):
+    """The organization already has its most reports queued or running (`max_active_reports`)."""
+
+
 def resolve_request(
     component_names: list[str] | None, parameters: Mapping[str, Any] | None, notebooks_dir: Path,
     *, remote_engines: bool = False,
@@ -63,8 +67,13 @@ def create_report_run(
     parameters: Mapping[str, Any] | None = None,
     notebooks_dir: Path,
     remote_engines: bool = False,
+    required_roles: list[str] | None = None,
+    max_active: int | None = None,
 ) -> Report:
-    """Store a queued report for `survey_id` (the caller commits, then starts the workflow)."""
+    """Store a queued report for `survey_id` (the caller commits, then starts the workflow).
+
+    `max_active` bounds the organization's queued and running reports (checked here, so two requests at the same
+    moment may both pass: the bound is a guard against floods, not an exact quota)."""
     names, checked = resolve_request(component_names, parameters, notebooks_dir, remote_engines=remote_engines)
     survey = survey_store.get_survey(session, organization_id=organization_id, survey_id=survey_id)
     if survey is None:
@@ -72,5 +81,8 @@ def create_report_run(
     total, _ = survey_store.count_responses(session, survey_id=survey.id)
     if total == 0:
         raise ReportRequestError("survey_id", f"survey {survey_id} has no responses yet")
+    if max_active is not None and store.count_active_reports(session, organization_id=organization_id) >= max_active:
+        raise TooManyActiveReports("survey_id", f"the organization already has {max_active} reports queued or "
+                                                "running (WORKBENCH_MAX_ACTIVE_REPORTS); retry when one finishes")
     return store.create_report(session, organization_id=organization_id, survey_id=survey.id, component_names=names,
-                               parameters=checked)
+                               parameters=checked, required_roles=required_roles)

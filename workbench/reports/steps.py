@@ -45,7 +45,7 @@ class InvalidReport(ValueError):
 
 
 def _load_report(session: Session, report_id: uuid.UUID) -> Report:
-    report = report_store.get_report(session, report_id=report_id)
+    report = report_store.load_report(session, report_id=report_id)
     if report is None:
         raise ReportNotFound(f"report {report_id} does not exist")
     return report
@@ -77,7 +77,7 @@ def fail_report(sessions: sessionmaker[Session], report_id: uuid.UUID, message: 
     """The report could not start: it fails, and its components are skipped with the reason."""
     with transaction(sessions) as session:
         report_store.set_report_status(session, report_id=report_id, status=ReportStatus.FAILED, error=message)
-        report = report_store.get_report(session, report_id=report_id)
+        report = report_store.load_report(session, report_id=report_id)
         for c in report.components if report is not None else []:
             if not c.status.finished:
                 report_store.skip_component(session, report_id=report_id, name=c.component_type,

@@ -74,6 +74,8 @@ class Organization(Base):
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     name: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Reports older than this many days are purged by the workers' sweep (workbench.storage.deletion); None: kept.
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Survey(Base):
@@ -135,6 +137,8 @@ class Report(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # 0: the first run; each rerun of a component counts one up (its workflow id says which run it is).
     run_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Roles that may read the report (admins always may); None: everyone of its organization.
+    required_roles: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
@@ -329,7 +333,7 @@ class LLMUsage(Base):
     __tablename__ = "llm_usage"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # No foreign key: the ledger outlives deleted reports, and a call outside any report has none.
+    # No foreign key: a call outside any report has none (deleting a report deletes its rows: storage.deletion).
     report_id: Mapped[str | None] = mapped_column(String(64), index=True)
     component: Mapped[str | None] = mapped_column(String(100))
     model: Mapped[str] = mapped_column(String(200))
@@ -337,3 +341,97 @@ class LLMUsage(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cached: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The reply-cache key (llm_cache.key) this call used or filled: deleting the report deletes that reply too.
+    cache_key: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class EmbeddingPurge(Base):
+    """An embedding-cache key (sha256 of an answer's text) of a deleted survey: each worker's sweep removes it from
+    its own on-disk cache (`<data_dir>/cache`); rows are dropped after `deletion.EMBEDDING_PURGE_DAYS`."""
+
+    __tablename__ = "embedding_purges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class User(Base):
+    """A person (or a service) of an organization; API keys belong to users."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored; `prefix` (unique) finds the row for a presented key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # workbench.access.Role
+    prefix: Mapped[str] = mapped_column(String(20), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class WebSession(Base):
+    """A web sign-in: the cookie holds the token, the row its hash, the key it was made with and its CSRF token.
+    Revoking the key ends its sessions."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class ShareLink(Base):
+    """A link that lets someone outside the organization read one report and its PDF until it expires or is
+    revoked; every use is counted here and written to the audit log."""
+
+    __tablename__ = "share_links"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("generated_reports.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Who did what: imports, report starts, cancels and reruns, downloads, key, share-link and webhook changes."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(100))
+    object_type: Mapped[str | None] = mapped_column(String(50))
+    object_id: Mapped[str | None] = mapped_column(String(100))
+    status_code: Mapped[int | None]
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)

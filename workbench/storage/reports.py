@@ -7,10 +7,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
+from workbench.access import Principal
 from workbench.storage.models import (
     ComponentStatus,
     Report,
@@ -31,6 +32,7 @@ def create_report(
     survey_id: uuid.UUID,
     component_names: list[str],
     parameters: dict[str, dict[str, Any]] | None = None,
+    required_roles: list[str] | None = None,
 ) -> Report:
     """Add a queued report with one pending row per component (flushed, not committed)."""
     report = Report(
@@ -39,6 +41,7 @@ def create_report(
         component_names=list(component_names),
         parameters=dict(parameters or {}),
         status=ReportStatus.QUEUED,
+        required_roles=sorted(set(required_roles)) if required_roles else None,
     )
     report.components = [
         ReportComponent(component_type=name, position=i, status=ComponentStatus.PENDING)
@@ -49,11 +52,25 @@ def create_report(
     return report
 
 
-def get_report(session: Session, *, report_id: uuid.UUID, organization_id: uuid.UUID | None = None) -> Report | None:
+def get_report(session: Session, *, organization_id: uuid.UUID, report_id: uuid.UUID) -> Report | None:
+    """The report, if it belongs to `organization_id` (a caller's: another organization's is not found)."""
     report = session.get(Report, report_id)
-    if report is None or (organization_id is not None and report.organization_id != organization_id):
+    if report is None or report.organization_id != organization_id:
         return None
     return report
+
+
+def load_report(session: Session, *, report_id: uuid.UUID) -> Report | None:
+    """The report by id alone, for the workers and the operator's CLI, which act for no caller (never a route:
+    a route asks `get_report` with its caller's organization)."""
+    return session.get(Report, report_id)
+
+
+def count_active_reports(session: Session, *, organization_id: uuid.UUID) -> int:
+    """The organization's reports queued or running."""
+    return session.scalar(select(func.count()).select_from(Report).where(
+        Report.organization_id == organization_id,
+        Report.status.in_([ReportStatus.QUEUED, ReportStatus.RUNNING]))) or 0
 
 
 def list_reports(
@@ -63,11 +80,23 @@ def list_reports(
     survey_id: uuid.UUID | None = None,
     limit: int = 50,
     offset: int = 0,
+    readable_by: Principal | None = None,
 ) -> list[Report]:
     stmt = select(Report).where(Report.organization_id == organization_id)
+    if readable_by is not None:  # leave out what the caller's role may not read (required_roles)
+        hidden = _hidden_ids(session, organization_id, readable_by)
+        if hidden:
+            stmt = stmt.where(Report.id.not_in(hidden))
     if survey_id is not None:
         stmt = stmt.where(Report.survey_id == survey_id)
     return list(session.scalars(stmt.order_by(Report.created_at.desc()).limit(limit).offset(offset)))
+
+
+def _hidden_ids(session: Session, organization_id: uuid.UUID, principal: Principal) -> list[uuid.UUID]:
+    """The organization's reports whose `required_roles` leave the caller out (restricted reports are few)."""
+    restricted = session.execute(select(Report.id, Report.required_roles).where(
+        Report.organization_id == organization_id, Report.required_roles.is_not(None))).all()
+    return [rid for rid, roles in restricted if not principal.may_read(roles)]
 
 
 def set_report_status(

@@ -68,16 +68,22 @@ def create_deliveries(session: Session, *, organization_id: uuid.UUID, event_typ
     return out
 
 
-def get_delivery(session: Session, *, delivery_id: uuid.UUID,
-                 organization_id: uuid.UUID | None = None) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
-    """The delivery and its endpoint (within `organization_id` when given: the API's callers)."""
+def get_delivery(session: Session, *, organization_id: uuid.UUID,
+                 delivery_id: uuid.UUID) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
+    """The delivery and its endpoint, if the endpoint belongs to `organization_id` (the API's callers)."""
+    found = load_delivery(session, delivery_id=delivery_id)
+    if found is None or found[1].organization_id != organization_id:
+        return None
+    return found
+
+
+def load_delivery(session: Session, *, delivery_id: uuid.UUID) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
+    """The delivery and its endpoint by id alone: for the delivering worker, which acts for no caller."""
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is None:
         return None
     endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
-    if endpoint is None or (organization_id is not None and endpoint.organization_id != organization_id):
-        return None
-    return delivery, endpoint
+    return None if endpoint is None else (delivery, endpoint)
 
 
 def list_deliveries(session: Session, *, endpoint_id: uuid.UUID, limit: int = 100) -> list[WebhookDelivery]:
@@ -93,7 +99,7 @@ def attempts(session: Session, *, delivery_id: uuid.UUID) -> list[WebhookAttempt
 def record_attempt(session: Session, *, delivery_id: uuid.UUID, status_code: int | None, latency_ms: int,
                    error: str | None) -> None:
     """Log an attempt; a success delivers the event and clears the endpoint's failure count."""
-    found = get_delivery(session, delivery_id=delivery_id)
+    found = load_delivery(session, delivery_id=delivery_id)
     if found is None:
         return
     delivery, endpoint = found
@@ -108,7 +114,7 @@ def record_attempt(session: Session, *, delivery_id: uuid.UUID, status_code: int
 def give_up(session: Session, *, delivery_id: uuid.UUID, disable_after: int) -> bool:
     """The delivery failed for good; after `disable_after` such failures in a row the endpoint is disabled
     (returns True then), with the reason."""
-    found = get_delivery(session, delivery_id=delivery_id)
+    found = load_delivery(session, delivery_id=delivery_id)
     if found is None:
         return False
     delivery, endpoint = found
@@ -126,7 +132,7 @@ def give_up(session: Session, *, delivery_id: uuid.UUID, disable_after: int) -> 
 
 def reopen(session: Session, *, delivery_id: uuid.UUID) -> None:
     """A replay: the delivery is pending again (its earlier attempts stay in the log)."""
-    found = get_delivery(session, delivery_id=delivery_id)
+    found = load_delivery(session, delivery_id=delivery_id)
     if found is not None:
         found[0].status, found[0].finished_at = "pending", None
 
