@@ -45,6 +45,9 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
+BENCHMARK_KEY = "wb_be4c4a4b00_benchmark-admin-key"  # the throwaway stack's admin key
+
+
 def configure_environment(data_dir: Path) -> None:
     """Point every WORKBENCH_* setting the stack uses at the temp dir and free ports.
 
@@ -59,6 +62,8 @@ def configure_environment(data_dir: Path) -> None:
         "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
         "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port),
         "WORKBENCH_TASK_QUEUE": f"benchmark-{os.getpid()}",
+        "WORKBENCH_BOOTSTRAP_ADMIN_KEY": BENCHMARK_KEY,
+        "WORKBENCH_RATE_LIMIT": "",
     })
 
 
@@ -112,7 +117,8 @@ def measure_workbench(survey: Path, runs: int, workdir: Path) -> tuple[float, li
             raise RuntimeError(f"something already listens on {settings.temporal_address}")
         stack.start_worker()
         stack.start_api()
-        with httpx.Client(base_url=settings.base_url, timeout=120) as client:
+        with httpx.Client(base_url=settings.base_url, timeout=120,
+                          headers={"Authorization": f"Bearer {BENCHMARK_KEY}"}) as client:
             survey_id = import_survey(client, survey)
             first = timed_report(client, survey_id)
             print(f"  workbench first run: {first:.2f} s", file=sys.stderr)
