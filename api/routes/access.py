@@ -162,7 +162,7 @@ def create_share_link(body: ShareLinkCreate, report: ReportDep, request: Request
     return ShareLinkCreated.model_validate({**_link(created.link), "url": base, "pdf_url": f"{base}/pdf"})
 
 
-@router.get("/api/v1/reports/{report_id}/share-links")
+@router.get("/api/v1/reports/{report_id}/share-links", responses=error_responses(404))
 def list_share_links(report: ReportDep, session: SessionDep) -> list[ShareLinkPublic]:
     """The report's share links (never their tokens), with their uses."""
     links = store.list_share_links(session, organization_id=report.organization_id, report_id=report.id)

@@ -152,7 +152,7 @@ def get_component(report: ReportDep, component: str) -> ComponentPublic:
     200: {"content": {"application/x-ipynb+json": {"schema": {"type": "object"}}},
           "description": "The executed notebook (nbformat 4)"},
     **STILL_RUNNING, **error_responses(404, e404="Unknown report or component, or the component stored no notebook")})
-def get_notebook(report: ReportDep, component: str, session: SessionDep) -> Response:
+def get_notebook(report: ReportDep, component: str, session: SessionDep, principal: PrincipalDep) -> Response:
     """The executed notebook of one component (also for a failed one, with its error cell)."""
     report_id = report.id
     row = store.get_component(session, report_id=report.id, name=component, with_documents=True)
@@ -162,6 +162,9 @@ def get_notebook(report: ReportDep, component: str, session: SessionDep) -> Resp
         if row.status in (ComponentStatus.PENDING, ComponentStatus.RUNNING):
             return accepted_while_running(report)
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"component '{component}' stored no notebook")
+    store.record_download(session, report_id=report_id, kind=f"notebook:{component}"[:20], who=principal.label,
+                          cached=True, size=len(row.notebook))
+    session.commit()
     return Response(row.notebook, media_type="application/x-ipynb+json", headers={
         "Content-Disposition": f'attachment; filename="{report_id}-{component}.ipynb"'})
 
@@ -171,14 +174,14 @@ def get_notebook(report: ReportDep, component: str, session: SessionDep) -> Resp
           "description": "The report as a PDF"},
     **STILL_RUNNING, **error_responses(404, 409, e409="The report failed or was cancelled: it has no PDF"),
     **error_responses(503, e503="No Chromium installed for PDF rendering, or the database is unavailable")})
-def get_pdf(report: ReportDep, session: SessionDep, settings: SettingsDep) -> Response:
+def get_pdf(report: ReportDep, session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> Response:
     """The report as a PDF: rendered on the first download and stored, served from storage after that
     (`X-Workbench-Cache: hit | miss`). A failed or cancelled report has none (409)."""
     report_id = report.id
     if not report.status.finished:
         return accepted_while_running(report)
     try:
-        pdf, cached = stored_report_pdf(session, report, settings.chromium_path)
+        pdf, cached = stored_report_pdf(session, report, settings.chromium_path, who=principal.label)
     except NoPdf as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ChromiumUnavailable as exc:

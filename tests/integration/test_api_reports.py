@@ -271,6 +271,7 @@ def test_pdf_is_rendered_once_then_served_from_storage_and_every_download_is_rec
         rows = report_store.downloads(session, report_id=report_id)
         assert [(d.kind, d.cached, d.size) for d in rows] == [
             ("pdf", False, len(first.content)), ("pdf", True, len(first.content))]
+        assert {d.who for d in rows} == {"key wb_0123456789 (admin)"}  # the caller
         # a rerun changes the results: its documents are forgotten and the next download renders again
         assert report_store.delete_documents(session, report_id=report_id) == 1
         session.commit()
