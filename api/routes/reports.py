@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict
@@ -119,15 +120,47 @@ def list_reports(
     )
 
 
-@router.get("/{report_id}/status", responses=error_responses(404))
-def get_status(report: ReportDep) -> ReportStatusPublic:
+def report_etag(report: Report) -> str:
+    """A weak validator of everything the status and the report JSON show: it changes when the report or any
+    component moves (status, cells, attempts, completion, a rerun), so a poller that sends it back gets a 304
+    without the results being serialised again."""
+    parts = [str(report.id), report.status.value, str(report.run_number), str(report.completed_at), report.error or ""]
+    parts += [f"{c.component_type}:{c.status.value}:{c.cells_done}/{c.cells_total}:{c.attempts}:{c.completed_at}"
+              for c in report.components]
+    return 'W/"' + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32] + '"'
+
+
+def not_modified(request: Request, response: Response, etag: str) -> Response | None:
+    """A 304 when the client holds this version; else the validator is set on `response`."""
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "private, no-cache"  # revalidate every time; never in a shared cache
+    held = request.headers.get("if-none-match", "")
+    if etag in {tag.strip() for tag in held.split(",")} or held.strip() == "*":
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=dict(response.headers))
+    return None
+
+
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified (`If-None-Match` held the ETag)"}}
+
+
+@router.get("/{report_id}/status", responses={**NOT_MODIFIED, **error_responses(404)})
+def get_status(report: ReportDep, request: Request, response: Response) -> ReportStatusPublic:
+    """The report's status and progress; with `ETag` (send it back as `If-None-Match`: 304 until it changes)."""
+    unchanged = not_modified(request, response, report_etag(report))
+    if unchanged is not None:
+        return unchanged  # type: ignore[return-value]
     return status_public(report)
 
 
-@router.get("/{report_id}", responses={**STILL_RUNNING, **error_responses(404)})
-def get_report(report: ReportDep, session: SessionDep, org: OrganizationDep) -> ReportPublic:
+@router.get("/{report_id}", responses={**STILL_RUNNING, **NOT_MODIFIED, **error_responses(404)})
+def get_report(report: ReportDep, session: SessionDep, org: OrganizationDep, request: Request,
+               response: Response) -> ReportPublic:
+    """The report's metadata and every component's JSON result; with `ETag` (304 for `If-None-Match`)."""
     if not report.status.finished:
         return accepted_while_running(report)  # type: ignore[return-value]
+    unchanged = not_modified(request, response, report_etag(report))
+    if unchanged is not None:
+        return unchanged  # type: ignore[return-value]
     survey = survey_store.get_survey(session, organization_id=org, survey_id=report.survey_id)
     base = status_public(report).model_dump(exclude={"components"})
     return ReportPublic(

@@ -290,3 +290,24 @@ def test_a_failed_or_cancelled_report_has_no_pdf_409(
     assert "it went wrong" in r.json()["detail"]
     with db() as session:
         assert report_store.downloads(session, report_id=report_id) == []
+
+
+def test_status_and_report_json_carry_an_etag_and_answer_304_until_something_moves(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    report_id = queued_report(db, survey_with_responses(client))
+    queued = client.get(f"/api/v1/reports/{report_id}/status")
+    tag = queued.headers["etag"]
+    assert tag.startswith('W/"') and queued.headers["cache-control"] == "private, no-cache"
+    again = client.get(f"/api/v1/reports/{report_id}/status", headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+    complete(db, report_id, {"response_count": 2}, nbformat.writes(nbformat.v4.new_notebook()))
+    moved = client.get(f"/api/v1/reports/{report_id}/status", headers={"If-None-Match": tag})
+    assert moved.status_code == 200 and moved.json()["status"] == "completed" and moved.headers["etag"] != tag
+    full = client.get(f"/api/v1/reports/{report_id}")
+    assert full.status_code == 200 and full.headers["etag"] == moved.headers["etag"]
+    cached = client.get(f"/api/v1/reports/{report_id}", headers={"If-None-Match": f'"x", {full.headers["etag"]}'})
+    assert cached.status_code == 304 and cached.content == b""
+    # Another report never matches this one's validator.
+    other = queued_report(db, survey_with_responses(client))
+    assert client.get(f"/api/v1/reports/{other}/status", headers={"If-None-Match": tag}).status_code == 200
