@@ -1,0 +1,129 @@
+"""Reads under load: the report JSON, its status and a stored PDF, asked by many clients at once over loopback.
+
+    .venv/bin/python -m benchmarks.reads [--clients 50] [--requests 2000] [--responses 500]
+
+A real report first (as `benchmarks.pdf_cache` makes it: the sample survey's first `--responses` responses,
+`basic_stats` and `visualizations` in real kernels, SQLite in a temporary folder; not timed), its PDF rendered and
+stored once. Then the API is served by uvicorn on a loopback port (one process, as `workbench api` runs it) and
+`--clients` concurrent clients send `--requests` requests per route, each with the admin key. The baseline, in the
+same run and under the same load, is `GET /health/live` (no database, no serialisation): the ratio says what a
+route costs over the server's floor. A second pass of the status route sends `If-None-Match` (pollers that
+revalidate). Targets (issue 12): JSON p99 under 25 ms, stored PDF p99 under 50 ms. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+TARGETS_MS = {"report JSON": 25.0, "status": 25.0, "status, revalidated (304)": 25.0, "stored PDF": 50.0}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def _load(base: str, path: str, headers: dict[str, str], clients: int, requests: int) -> list[float]:
+    import httpx
+
+    latencies: list[float] = []
+    todo = iter(range(requests))
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as client:
+        async def worker() -> None:
+            for _ in todo:
+                started = time.perf_counter()
+                answer = await client.get(path)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if answer.status_code not in (200, 304):
+                    raise RuntimeError(f"GET {path}: {answer.status_code} {answer.text[:200]}")
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return latencies
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=2000, help="requests per route")
+    parser.add_argument("--responses", type=int, default=500, help="responses of the sample survey to use")
+    args = parser.parse_args(argv)
+
+    import httpx
+    import uvicorn
+
+    from api.main import create_app
+    from benchmarks.pdf_cache import BENCH_KEY, _report
+
+    with tempfile.TemporaryDirectory(prefix="workbench-reads-") as tmp:
+        print("making a real report (not timed)...", file=sys.stderr)
+        settings, report_id = _report(Path(tmp) / "data", args.responses)
+        port = _free_port()
+        settings = settings.model_copy(update={"api_port": port, "rate_limit": ""})
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                               log_level="warning", access_log=False))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        base = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": f"Bearer {BENCH_KEY}"}
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API did not start")
+            time.sleep(0.05)
+        try:
+            pdf = httpx.get(f"{base}/api/v1/reports/{report_id}/pdf", headers=auth, timeout=120)
+            if pdf.status_code != 200:
+                raise RuntimeError(f"the first PDF download failed: {pdf.status_code} {pdf.text[:200]}")
+            status = httpx.get(f"{base}/api/v1/reports/{report_id}/status", headers=auth)
+            etag = status.headers["etag"]
+            routes = [
+                ("baseline: /health/live", "/health/live", {}),
+                ("report JSON", f"/api/v1/reports/{report_id}", auth),
+                ("status", f"/api/v1/reports/{report_id}/status", auth),
+                ("status, revalidated (304)", f"/api/v1/reports/{report_id}/status", {**auth, "If-None-Match": etag}),
+                ("stored PDF", f"/api/v1/reports/{report_id}/pdf", auth),
+            ]
+            size = len(httpx.get(f"{base}/api/v1/reports/{report_id}", headers=auth).content)
+            results: dict[str, list[float]] = {}
+            for name, path, headers in routes:
+                print(f"  {name}: {args.requests} requests, {args.clients} clients", file=sys.stderr)
+                started = time.perf_counter()
+                results[name] = asyncio.run(_load(base, path, headers, args.clients, args.requests))
+                results[name].append(-(time.perf_counter() - started))  # wall time, popped below
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+    walls = {name: -values.pop() for name, values in results.items()}
+    floor = _percentile(results["baseline: /health/live"], 0.5)
+    print(f"\nReads under load: {args.clients} concurrent clients, {args.requests} requests per route, "
+          f"loopback, one API process, {os.cpu_count()} cores; report JSON {size / 1024:.0f} KiB, "
+          f"{args.responses} responses\n")
+    print("| route | p50 ms | p99 ms | max ms | requests/s | p50 ratio to baseline | target p99 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, values in results.items():
+        p50, p99 = _percentile(values, 0.5), _percentile(values, 0.99)
+        target = TARGETS_MS.get(name)
+        verdict = "" if target is None else f"< {target:.0f} ms: {'met' if p99 < target else 'missed'}"
+        print(f"| {name} | {p50:.1f} | {p99:.1f} | {max(values):.1f} | {len(values) / walls[name]:.0f} | "
+              f"{p50 / floor:.2f} | {verdict} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
