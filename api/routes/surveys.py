@@ -8,16 +8,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import anyio.from_thread
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
-from api.deps import ImportRunnerDep, OrganizationDep, SessionDep, SessionsDep, SettingsDep, SurveyDep
+from api.deps import ImportRunnerDep, OrganizationDep, SessionDep, SessionsDep, SettingsDep, SurveyDep, TemporalDep
 from api.errors import import_error
 from api.import_jobs import store_import, store_survey_import
 from api.routes.imports import job_status_url
+from api.routes.schedules import stop_schedules
 from api.schemas import (
     ImportAccepted,
     ImportRejected,
@@ -84,11 +86,12 @@ def get_survey(survey: SurveyDep, session: SessionDep) -> SurveyPublic:
 @router.delete("/{survey_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
                responses=error_responses(404, 409, e409="A report of the survey is queued or running, or an "
                                                        "import of it is running: nothing was deleted"))
-def delete_survey(survey: SurveyDep, session: SessionDep, org: OrganizationDep, settings: SettingsDep) -> Response:
+def delete_survey(survey: SurveyDep, session: SessionDep, org: OrganizationDep, settings: SettingsDep,
+                  temporal: TemporalDep) -> Response:
     """Delete the survey and everything derived from it, in one transaction: responses, import jobs, reports with
     their snapshots, components, PDFs, downloads, share links, webhook deliveries, token-ledger rows and cached
-    model replies; then their files (docs/data-retention.md). Refused (409) while a report of it is queued or
-    running: cancel it first."""
+    model replies, report schedules; then their files (docs/data-retention.md) and the schedules' Temporal
+    Schedules. Refused (409) while a report of it is queued or running: cancel it first."""
     try:
         summary = deletion.delete_survey(session, organization_id=org, survey_id=survey.id)
         session.commit()
@@ -99,6 +102,8 @@ def delete_survey(survey: SurveyDep, session: SessionDep, org: OrganizationDep, 
         session.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     deletion.remove_files(summary, settings.data_dir)
+    if summary.schedule_ids:
+        anyio.from_thread.run(stop_schedules, temporal, summary.schedule_ids)
     log.info("deleted survey %s: %s", summary.survey_id, summary.as_dict())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

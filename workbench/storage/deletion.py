@@ -8,6 +8,9 @@ organization), received-webhook records, token-ledger rows, and the model replie
 is cleared of the deleted ids. The embedding-cache keys of the survey's answers (sha256 of each text as the text
 engines prepare it) are listed in `embedding_purges`, for every worker to remove from its own on-disk cache.
 
+The survey's report schedules go with it; `DeletionSummary.schedule_ids` lists them, for the caller to delete their
+Temporal Schedules after the commit (the API does).
+
 Files go only after the commit (`remove_files`): `<data_dir>/work/<report>` folders, `<data_dir>/imports/<job>.upload`
 files and the entries of `<data_dir>/cache/embeddings.sqlite`. A survey with a report still queued or running, or
 an import running, is refused (`SurveyBusy`): cancel the report first.
@@ -54,6 +57,7 @@ from workbench.storage.models import (
     WebhookDelivery,
     utcnow,
 )
+from workbench.storage.schedules import survey_schedule_ids
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,7 @@ class DeletionSummary:
     counts: dict[str, int] = field(default_factory=dict)  # table -> rows deleted (tables with none left out)
     report_ids: list[uuid.UUID] = field(default_factory=list)
     import_job_ids: list[uuid.UUID] = field(default_factory=list)
+    schedule_ids: list[uuid.UUID] = field(default_factory=list)  # report schedules: their Temporal Schedules go too
     embedding_keys: set[str] = field(default_factory=set)  # embedding-cache keys of the survey's answers
     files_removed: int = 0  # work folders and upload files (set by remove_files)
     embeddings_removed: int = 0  # entries of the local embedding cache (set by remove_files)
@@ -97,6 +102,7 @@ class DeletionSummary:
             self.add(table, rows)
         self.report_ids += other.report_ids
         self.import_job_ids += other.import_job_ids
+        self.schedule_ids += other.schedule_ids
         self.embedding_keys |= other.embedding_keys
         self.files_removed += other.files_removed
         self.embeddings_removed += other.embeddings_removed
@@ -112,11 +118,13 @@ class DeletionSummary:
                 "embeddings_removed": self.embeddings_removed}
 
 
-def stop_survey_schedules(session: Session, *, organization_id: uuid.UUID, survey_id: uuid.UUID) -> int:
-    """HOOK for report schedules (not built yet): stop every schedule of the survey before it is deleted (its
-    Temporal schedule too, once schedules exist) and return how many were stopped. Schedule rows with a
-    `survey_id` column are deleted by `delete_survey` like every other table that names the survey."""
-    return 0
+def stop_survey_schedules(session: Session, *, organization_id: uuid.UUID, survey_id: uuid.UUID) -> list[uuid.UUID]:
+    """The ids of the survey's report schedules, whose Temporal Schedules the caller deletes after the commit
+    (`workers.schedules.delete_temporal_schedules`; the API's survey deletion does). Their rows
+    (`report_schedules.survey_id`) are deleted by `delete_survey` like every other table that names the survey; a
+    Temporal Schedule left behind (Temporal was unreachable) deletes itself the next time it fires, finding its row
+    gone."""
+    return survey_schedule_ids(session, organization_id=organization_id, survey_id=survey_id)
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -258,8 +266,7 @@ def delete_survey(session: Session, *, organization_id: uuid.UUID, survey_id: uu
         raise SurveyBusy(f"survey {survey_id} has an import running (job {importing}); wait until it finishes")
 
     summary = DeletionSummary(survey_id=survey_id)
-    summary.add("schedules (stopped)", stop_survey_schedules(session, organization_id=organization_id,
-                                                             survey_id=survey_id))
+    summary.schedule_ids = stop_survey_schedules(session, organization_id=organization_id, survey_id=survey_id)
     report_ids = list(session.scalars(select(Report.id).where(Report.survey_id == survey_id)
                                       .order_by(Report.created_at, Report.id)))
     summary.import_job_ids = list(session.scalars(select(ImportJob.id).where(ImportJob.survey_id == survey_id)))
