@@ -30,6 +30,7 @@ from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
 from workbench.storage.db import transaction
 from workbench.storage.models import ComponentStatus, Report, ReportStatus
+from workbench.surveys.schema import Snapshot
 
 log = logging.getLogger(__name__)
 EMBEDDING_CACHE_ENV = "WORKBENCH_EMBEDDING_CACHE"  # read by workbench.text.embeddings inside the kernel
@@ -52,6 +53,15 @@ def _load_report(session: Session, report_id: uuid.UUID) -> Report:
 
 
 
+def segment_snapshot(snapshot: Snapshot, segment_filter: dict[str, Any] | None) -> Snapshot:
+    """Only the responses of one segment (`{"question": key, "value": answer}`, a per-segment report of a batch);
+    the snapshot as it is without a filter."""
+    if not segment_filter:
+        return snapshot
+    key, value = str(segment_filter.get("question")), segment_filter.get("value")
+    return snapshot.model_copy(update={"responses": [r for r in snapshot.responses if r.answers.get(key) == value]})
+
+
 def prepare_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> int:
     """Validate the report, mark it running and freeze its input; returns the number of responses."""
     with transaction(sessions) as session:
@@ -65,10 +75,12 @@ def prepare_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> int
                                              survey_id=report.survey_id)
             if survey is None:
                 raise InvalidReport(f"survey {report.survey_id} no longer exists")
-            snapshot = survey_store.build_snapshot(session, survey=survey)
+            snapshot = segment_snapshot(survey_store.build_snapshot(session, survey=survey), report.segment_filter)
             report_store.save_snapshot(session, report_id=report_id, snapshot=snapshot)
         if not snapshot.responses:
-            raise InvalidReport("the survey has no responses")
+            raise InvalidReport("the survey has no responses" + (
+                f" answering {report.segment_filter.get('question')} = {report.segment_filter.get('value')!r}"
+                if report.segment_filter else ""))
         report_store.set_report_status(session, report_id=report_id, status=ReportStatus.RUNNING)
         return len(snapshot.responses)
 

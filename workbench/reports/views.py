@@ -91,7 +91,9 @@ def report_status_view(report: Report, base_url: str = "") -> ReportStatusView:
 
 def survey_title(session: Session, report: Report) -> str:
     survey = survey_store.get_survey(session, organization_id=report.organization_id, survey_id=report.survey_id)
-    return survey.title if survey is not None else "(deleted survey)"
+    title = survey.title if survey is not None else "(deleted survey)"
+    segment = report.segment_filter  # a per-segment report of a batch says which segment it is
+    return f"{title} — {segment.get('question')}: {segment.get('value')}" if segment else title
 
 
 def key_findings(result: dict[str, Any] | None, limit: int = MAX_KEY_FINDINGS) -> FindingsView | None:

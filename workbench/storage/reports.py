@@ -282,6 +282,8 @@ def component_documents(session: Session, *, report_id: uuid.UUID) -> list[Repor
 
 
 def queued_reports(session: Session, *, older_than: timedelta) -> list[Report]:
-    """Reports still waiting to start after `older_than` (for recovery of runs whose start was lost)."""
-    stmt = select(Report).where(Report.status == ReportStatus.QUEUED, Report.created_at < utcnow() - older_than)
+    """Reports still waiting to start after `older_than` (for recovery of runs whose start was lost). A batch's
+    reports are left out: their batch's workflow starts them, a few at a time."""
+    stmt = select(Report).where(Report.status == ReportStatus.QUEUED, Report.created_at < utcnow() - older_than,
+                                Report.batch_id.is_(None))
     return list(session.scalars(stmt.order_by(Report.created_at)))
