@@ -42,13 +42,29 @@ def kernel_root() -> Path:
 @contextlib.contextmanager
 def kernel_folder(root: Path | None = None) -> Iterator[Path]:
     """A private folder (mode 0700) for one kernel run; on exit, the run's processes are ended and it is removed."""
-    me = os.getpid()
-    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{me}-{_start_ticks(me) or 0}-", dir=root or kernel_root()))
+    folder = new_kernel_folder(root)
     try:
         yield folder
     finally:
-        end_run_processes(str(folder))
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_kernel_folder(folder)
+
+
+def new_kernel_folder(root: Path | None = None) -> Path:
+    """A private folder (mode 0700) for one kernel, named after this process; `remove_kernel_folder` ends it."""
+    me = os.getpid()
+    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{me}-{_start_ticks(me) or 0}-", dir=root or kernel_root()))
+
+
+def remove_kernel_folder(folder: Path) -> None:
+    """End every process carrying the folder's marker, then remove the folder."""
+    end_run_processes(str(folder))
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def kernel_manager_config(folder: Path) -> dict[str, str]:
+    """jupyter_client `KernelManager` settings for a kernel in `folder`: Unix sockets instead of loopback TCP (no
+    other local user can connect) and the connection file, all inside the private folder."""
+    return {"transport": "ipc", "ip": f"{folder}/kernel", "connection_file": str(folder / CONNECTION_FILE)}
 
 
 def kernel_env(base: dict[str, str], folder: Path, memory_limit_mb: int | None) -> dict[str, str]:

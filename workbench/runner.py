@@ -4,12 +4,15 @@ Papermill's own `cwd` argument changes the *process* working directory, which pa
 worker cannot share; the kernel's directory is set through nbclient's `resources` instead. The kernel is
 started and shut down by nbclient for every run, whatever happens (success, error, timeout, cancel); its sockets
 and connection file live in a private folder, and every process it started is killed after the run
-(`workbench.kernels`).
+(`workbench.kernels`). When the process has a kernel pool installed (`workbench.kernel_pool`, in workers), a run
+whose kernel would be started the same way takes a pre-started, warmed kernel from it instead; that kernel is then
+shut down and ended after the run just the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import os
 from collections.abc import Callable
@@ -20,6 +23,7 @@ from typing import Any
 import nbformat
 import papermill
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbformat import NotebookNode
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
@@ -28,7 +32,9 @@ from papermill.log import logger as papermill_logger
 from papermill.utils import merge_kwargs, remove_args
 from traitlets.config import Config
 
-from workbench.kernels import CONNECTION_FILE, kernel_env, kernel_folder
+from workbench import kernel_pool
+from workbench.kernel_pool import KernelPool, chdir_code
+from workbench.kernels import kernel_env, kernel_folder, kernel_manager_config
 
 ENGINE_NAME = "workbench"
 CellCallback = Callable[[int, int], None]  # (cells done, cells total)
@@ -94,6 +100,24 @@ class _ProgressManager(NotebookExecutionManager):
 
 class _Client(PapermillNotebookClient):
     nb_man: _ProgressManager
+    kernel_setup: str | None = None  # run silently before the first cell (a pool kernel: the run's folder)
+
+    async def async_start_new_kernel_client(self) -> Any:
+        kc = await super().async_start_new_kernel_client()
+        if self.kernel_setup:
+            try:
+                msg_id = kc.execute(self.kernel_setup, silent=True, store_history=False, allow_stdin=False)
+                reply = await self.async_wait_for_reply(msg_id)
+                if reply is None or reply["content"]["status"] != "ok":
+                    content = reply["content"] if reply is not None else {}
+                    raise RuntimeError(f"preparing the pool kernel failed: {content.get('ename', 'no reply')}: "
+                                       f"{content.get('evalue', '')}")
+            except BaseException:
+                await self._async_cleanup_kernel()
+                raise
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)  # papermill calls the synchronous one
 
     def papermill_execute_cells(self) -> None:
         try:
@@ -122,9 +146,12 @@ class ProgressEngine(NBClientEngine):
         start_timeout: int = 60,
         execution_timeout: int | None = None,
         kernel_env: dict[str, str] | None = None,
+        km: Any = None,
+        kernel_setup: str | None = None,
         **kwargs: Any,
     ) -> NotebookNode:
-        # Papermill's own body, except that the kernel is started with `kernel_env` when one is given.
+        # Papermill's own body, except that the kernel is started with `kernel_env` when one is given, or `km`'s
+        # kernel (already started) runs the notebook after `kernel_setup`, and is shut down after it like a fresh one.
         kwargs = remove_args(["input_path"], **kwargs)
         safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
         final_kwargs = merge_kwargs(
@@ -132,9 +159,11 @@ class ProgressEngine(NBClientEngine):
             kernel_name=kernel_name, log=papermill_logger, log_output=log_output, stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
-        client = _Client(nb_man, **final_kwargs)
+        client = _Client(nb_man, km=km, **final_kwargs)
+        client.kernel_setup = kernel_setup
         try:
-            return client.execute(**({"env": kernel_env} if kernel_env is not None else {}))
+            return client.execute(**({"env": kernel_env} if kernel_env is not None else {}),
+                                  **({"cleanup_kc": True} if km is not None else {}))
         except (CellTimeoutError, DeadKernelError):
             if not nb_man.stopped:
                 raise
@@ -188,6 +217,7 @@ def run_notebook(
     start_timeout: int = 60,
     env: dict[str, str] | None = None,
     memory_limit_mb: int | None = None,
+    pool: KernelPool | None = None,
 ) -> NotebookRun:
     """Execute `input_path` into `output_path`; never raises for notebook failures, returns them.
 
@@ -195,7 +225,9 @@ def run_notebook(
     index of the failed cell in the returned notebook, where that cell is marked failed; anything else (e.g.
     missing file) propagates. The executed notebook is returned even on failure. `env`, when given, is the
     kernel's whole environment (otherwise it inherits this process's). `memory_limit_mb` limits the address space
-    of the kernel and of each process it starts.
+    of the kernel and of each process it starts. `pool` (default: the installed one, if any) may provide a
+    pre-started kernel started with the same kernel name, environment and memory limit; otherwise, or when it has
+    none ready, a fresh kernel is started.
     """
     caller = contextvars.copy_context()
 
@@ -204,7 +236,18 @@ def run_notebook(
             caller.run(on_cell, done, total)  # the caller's context (e.g. Temporal's activity context)
 
     failure: PapermillExecutionError | DeadKernelError
-    with kernel_folder() as folder:
+    base_env = dict(os.environ) if env is None else env
+    pool = pool if pool is not None else kernel_pool.installed()
+    with contextlib.ExitStack() as stack:
+        pooled = pool.take(kernel_name, base_env, memory_limit_mb) if pool is not None else None
+        if pooled is None:
+            folder = stack.enter_context(kernel_folder())
+            start: dict[str, Any] = {"kernel_env": kernel_env(base_env, folder, memory_limit_mb)}
+        else:  # started in its own folder; shut down (by nbclient) and ended (here) after the run all the same
+            folder = pooled.folder
+            stack.callback(pooled.dispose)
+            start = {"km": pooled.km, "kernel_setup": chdir_code(cwd)}
+
         def execute() -> NotebookNode:
             return papermill.execute_notebook(
                 str(input_path),
@@ -217,11 +260,9 @@ def run_notebook(
                 execution_timeout=cell_timeout,
                 resources={"metadata": {"path": str(cwd)}},
                 # Unix sockets in a private folder instead of loopback TCP: no other local user can connect.
-                config=Config({"KernelManager": {
-                    "transport": "ipc", "ip": f"{folder}/kernel", "connection_file": str(folder / CONNECTION_FILE),
-                }}),
+                config=Config({"KernelManager": kernel_manager_config(folder)}),
                 on_cell=cell_done,
-                kernel_env=kernel_env(dict(os.environ) if env is None else env, folder, memory_limit_mb),
+                **start,
             )
 
         try:

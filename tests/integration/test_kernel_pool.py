@@ -1,0 +1,205 @@
+"""The pool of pre-started kernels (issue 12) on the real kernel: warmed, in the run's folder, single use, under
+the memory limit, never handed out dead or with another environment, and nothing left after shutdown or a kill."""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from pydantic import BaseModel
+
+from tests.integration.test_runner import gone, write_notebook
+from workbench import kernel_pool, kernels
+from workbench.components import ComponentSpec
+from workbench.config import Settings
+from workbench.kernel_pool import KernelPool
+from workbench.reports.steps import kernel_environment
+from workbench.runner import run_notebook
+
+LIMIT_MB = 2048
+PROBE = ("import os, sys, resource\n"
+         "print(repr({'pid': os.getpid(), 'cwd': os.getcwd(), 'pandas': 'pandas' in sys.modules,\n"
+         "            'limit': resource.getrlimit(resource.RLIMIT_AS)[0], 'names': sorted(n for n in dir()\n"
+         "            if not n.startswith('_') and n not in ('In', 'Out', 'exit', 'quit', 'get_ipython', 'open')),\n"
+         "            'secret': os.environ.get('POOL_TEST_SECRET')}))\n"
+         "left_by_this_run = 1")
+
+
+def mine() -> tuple[list[Path], list[str]]:
+    """Kernel folders and marked processes owned by this process."""
+    prefix = f"{kernels.PREFIX}{os.getpid()}-"
+    return (list(kernels.kernel_root().glob(f"{prefix}*")),
+            [value for _, value in kernels.marked_processes() if Path(value).name.startswith(prefix)])
+
+
+@pytest.fixture
+def notebook(tmp_path: Path) -> Path:
+    return write_notebook(tmp_path / "probe.ipynb", PROBE)
+
+
+@pytest.fixture
+def make_pool() -> Iterator[Callable[..., KernelPool]]:
+    pools: list[KernelPool] = []
+
+    def make(**kwargs: object) -> KernelPool:
+        options: dict = {"kernel_name": "workbench", "size": 1, "memory_limit_mb": LIMIT_MB,
+                         "warm_imports": ["pandas"], **kwargs}
+        pool = KernelPool(**options).start()
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.shutdown()
+    assert mine() == ([], [])
+
+
+def probe(tmp_path: Path, nb: Path, pool: KernelPool | None, env: dict[str, str] | None = None,
+          memory_limit_mb: int | None = LIMIT_MB) -> dict:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    run = run_notebook(nb, tmp_path / "out.ipynb", {}, kernel_name="workbench", cwd=work, cell_timeout=60,
+                       env=env, memory_limit_mb=memory_limit_mb, pool=pool)
+    assert run.error is None and run.notebook is not None
+    cell = run.notebook.cells[-1]
+    assert run.notebook.cells[0].execution_count == 1  # the warm-up and the folder change left no history
+    return dict(ast.literal_eval(cell.outputs[0].text), count=cell.execution_count)
+
+
+def test_a_warmed_pool_kernel_runs_one_notebook_in_its_folder_and_the_next_run_gets_another(
+    make_pool, notebook: Path, tmp_path: Path
+) -> None:
+    pool = make_pool(warm_imports=["pandas", "no_such_module_here", "matplotlib.pyplot"])
+    assert pool.wait_ready(timeout=60)
+    [waiting] = pool.kernels()
+    assert waiting.missing == ["no_such_module_here"]  # a failing warm-up import is skipped, the kernel is used
+    first = probe(tmp_path, notebook, pool)
+    assert first["pid"] == waiting.pid and pool.hits == 1
+    assert first["pandas"] and first["names"] == ["os", "resource", "sys", "x"]  # warm-up imports bind no names
+    assert first["cwd"] == str(tmp_path / "work")
+    assert first["limit"] == LIMIT_MB * 2**20  # the launcher's memory limit applies to pool kernels too
+    assert gone(first["pid"]) and not waiting.folder.exists()  # shut down and ended after its one run
+    assert pool.wait_ready(timeout=60)
+    second = probe(tmp_path, notebook, pool)
+    assert second["pid"] != first["pid"] and pool.hits == 2
+    assert second["names"] == ["os", "resource", "sys", "x"]  # nothing carries over from one run to the next
+
+
+def test_a_run_with_another_environment_or_limit_starts_a_fresh_kernel(make_pool, notebook: Path, tmp_path: Path) \
+        -> None:
+    base = {k: v for k, v in os.environ.items() if k != "POOL_TEST_SECRET"}
+    pool = make_pool(env=base)
+    assert pool.wait_ready(timeout=60)
+    [waiting] = pool.kernels()
+    with_secret = probe(tmp_path, notebook, pool, env={**base, "POOL_TEST_SECRET": "s3cr3t"})
+    assert with_secret["pid"] != waiting.pid and with_secret["secret"] == "s3cr3t"
+    assert not with_secret["pandas"]  # a fresh kernel
+    other_limit = probe(tmp_path, notebook, pool, env=base, memory_limit_mb=LIMIT_MB + 1)
+    assert other_limit["pid"] != waiting.pid and other_limit["limit"] == (LIMIT_MB + 1) * 2**20
+    assert pool.kernels() == [waiting] and pool.hits == 0 and pool.misses == 2
+    assert probe(tmp_path, notebook, pool, env=base)["pid"] == waiting.pid
+
+
+def test_a_pool_kernel_killed_while_waiting_is_not_handed_out_and_is_replaced(
+    make_pool, notebook: Path, tmp_path: Path
+) -> None:
+    pool = make_pool(check_interval=60)  # the filler would not notice the death by itself before the run
+    assert pool.wait_ready(timeout=60)
+    [killed] = pool.kernels()
+    assert killed.pid is not None
+    os.kill(killed.pid, signal.SIGKILL)
+    psutil.wait_procs([psutil.Process(killed.pid)], timeout=5)
+    fresh = probe(tmp_path, notebook, pool)
+    assert fresh["pid"] != killed.pid and not fresh["pandas"] and pool.hits == 0
+    assert pool.wait_ready(timeout=60)
+    [replacement] = pool.kernels()
+    assert replacement.pid not in (killed.pid, fresh["pid"]) and replacement.alive()
+    assert not killed.folder.exists()
+
+
+def test_kernels_that_die_while_warming_up_are_not_kept_and_runs_start_fresh_ones(
+    make_pool, notebook: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "ends_the_process.py").write_text("import os\nos._exit(3)\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    pool = make_pool(env=env, warm_imports=["ends_the_process"])
+    deadline = time.monotonic() + 30
+    while pool.failed < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert pool.ready == 0 and pool.started == 0
+    assert probe(tmp_path, notebook, pool, env=env)["pid"] and pool.misses == 1 and pool.ready == 0
+
+
+def test_the_installed_pool_serves_worker_runs_and_leaves_nothing_when_it_stops(
+    settings: Settings, notebook: Path, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"kernel_pool_size": 2, "kernel_warm_imports": "pandas",
+                                           "kernel_memory_limit_mb": LIMIT_MB})
+    env = kernel_environment(settings, ComponentSpec(name="x", title="", notebook="", result_model=BaseModel))
+    with kernel_pool.serving(settings) as pool:
+        assert pool is not None and kernel_pool.installed() is pool
+        assert pool.wait_ready(2, timeout=60)
+        waiting = {k.pid for k in pool.kernels()}
+        assert probe(tmp_path, notebook, None, env=env)["pid"] in waiting  # no pool argument: the installed one
+        folders, processes = mine()
+        assert folders and processes
+    assert kernel_pool.installed() is None
+    assert mine() == ([], [])
+    assert all(gone(pid) for pid in waiting if pid is not None)
+    with kernel_pool.serving(settings.model_copy(update={"kernel_pool_size": 0})) as off:
+        assert off is None and kernel_pool.installed() is None
+
+
+def test_shutdown_during_a_warm_up_ends_it_at_once(make_pool, tmp_path: Path) -> None:
+    (tmp_path / "slow_module.py").write_text("import time\ntime.sleep(60)\n")
+    pool = make_pool(env={**os.environ, "PYTHONPATH": str(tmp_path)}, warm_imports=["slow_module"])
+    deadline = time.monotonic() + 30
+    while not (pool._starting and mine()[1]):  # the kernel is up and importing
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    began = time.monotonic()
+    pool.shutdown()
+    assert time.monotonic() - began < 10
+    assert mine() == ([], [])
+
+
+KILLED_WORKER = """\
+import sys, time
+from workbench.kernel_pool import KernelPool
+pool = KernelPool(kernel_name="workbench", size=1, warm_imports=[]).start()
+assert pool.wait_ready(timeout=60)
+print(pool.kernels()[0].pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_sweeper_removes_the_pool_kernels_of_a_killed_worker() -> None:
+    root = Path(tempfile.mkdtemp(prefix="wbt-", dir="/tmp"))  # short: socket paths
+    try:
+        worker = subprocess.Popen([sys.executable, "-c", KILLED_WORKER], stdout=subprocess.PIPE, text=True,
+                                  env={**os.environ, "TMPDIR": str(root)})
+        assert worker.stdout is not None
+        pid = int(worker.stdout.readline())
+        folder = next(root.glob(f"{kernels.PREFIX}{worker.pid}-*"))
+        assert (folder / kernels.CONNECTION_FILE).exists()
+        assert kernels.sweep_kernel_leftovers(root) == 0  # a live worker's pool is left alone
+        worker.send_signal(signal.SIGKILL)  # no finally, no atexit
+        worker.wait()
+        deadline = time.monotonic() + 10
+        while not gone(pid) and time.monotonic() < deadline:  # ipykernel's parent poller ends it
+            time.sleep(0.2)
+        assert kernels.sweep_kernel_leftovers(root) >= 1  # the folder (and the kernel, had it not exited)
+        assert list(root.iterdir()) == [] and gone(pid)
+    finally:
+        kernels.sweep_kernel_leftovers(root)
+        subprocess.run(["rm", "-rf", str(root)], check=False)
