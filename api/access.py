@@ -83,6 +83,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/reports/{report_id}/pdf"): Rule(V, audit="report.download_pdf"),
     ("POST", "/api/v1/reports/{report_id}/cancel"): Rule(A, audit="report.cancel"),
     ("POST", "/api/v1/reports/{report_id}/components/{component}/rerun"): Rule(A, audit="report.rerun"),
+    ("POST", "/api/v1/report-batches"): Rule(A, audit="batch.start"),
+    ("GET", "/api/v1/report-batches/{batch_id}"): Rule(V),
+    ("POST", "/api/v1/schedules"): Rule(A, audit="schedule.create"),
+    ("GET", "/api/v1/schedules"): Rule(V),
+    ("GET", "/api/v1/schedules/{schedule_id}"): Rule(V),
+    ("POST", "/api/v1/schedules/{schedule_id}/pause"): Rule(A, audit="schedule.pause"),
+    ("POST", "/api/v1/schedules/{schedule_id}/resume"): Rule(A, audit="schedule.resume"),
+    ("POST", "/api/v1/schedules/{schedule_id}/trigger"): Rule(A, audit="schedule.trigger"),
+    ("DELETE", "/api/v1/schedules/{schedule_id}"): Rule(A, audit="schedule.delete"),
+    ("GET", "/api/v1/surveys/{survey_id}/reports/latest"): Rule(V),
     ("POST", "/api/v1/reports/{report_id}/share-links"): Rule(A, audit="share_link.create"),
     ("GET", "/api/v1/reports/{report_id}/share-links"): Rule(A),
     ("DELETE", "/api/v1/share-links/{link_id}"): Rule(A, audit="share_link.revoke"),
@@ -103,6 +113,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/imports/{job_id}"): Rule(V),
     ("GET", "/reports"): Rule(V),
     ("GET", "/reports/{report_id}"): Rule(V),
+    ("GET", "/surveys/{survey_id}/reports/latest"): Rule(V),
     ("POST", "/ui/surveys"): Rule(A, audit="survey.create", form_csrf=True),
     ("POST", "/ui/surveys/{survey_id}/responses"): Rule(A, audit="responses.import", form_csrf=True),
     ("POST", "/ui/surveys/{survey_id}/reports"): Rule(A, audit="report.start", form_csrf=True),
@@ -293,8 +304,15 @@ class AuditTrail:
             log.exception("audit event %s not recorded", action)
 
 
+def _singular(word: str) -> str:
+    if word.endswith(("ches", "shes", "xes")):
+        return word[:-2]  # report-batches -> report-batch
+    return word.removesuffix("s")
+
+
 def _object_of(params: dict[str, str], location: str | None) -> tuple[str | None, str | None]:
-    for name in ("report_id", "survey_id", "endpoint_id", "delivery_id", "key_id", "link_id", "job_id"):
+    for name in ("report_id", "survey_id", "endpoint_id", "delivery_id", "key_id", "link_id", "job_id",
+                 "schedule_id"):
         if name in params:
             return name.removesuffix("_id"), params[name]
     if location:
@@ -304,5 +322,5 @@ def _object_of(params: dict[str, str], location: str | None) -> tuple[str | None
                 uuid.UUID(part)
             except ValueError:
                 continue
-            return kind.rstrip("s"), part
+            return _singular(kind), part
     return None, None

@@ -20,7 +20,19 @@ from api.access import AuditTrail, RateLimits, SignInRequired, authorize
 from api.errors import database_unavailable, install_error_handlers
 from api.import_jobs import ImportRunner
 from api.metrics import install_metrics
-from api.routes import access, components, health, imports, pages, reports, surveys, ui, webhooks
+from api.routes import (
+    access,
+    batches,
+    components,
+    health,
+    imports,
+    pages,
+    reports,
+    schedules,
+    surveys,
+    ui,
+    webhooks,
+)
 from api.schemas import ResponsesImport, error_responses
 from api.security import install_front_door
 from api.temporal import TemporalGateway
@@ -34,7 +46,8 @@ from workbench.surveys.schema import QUESTION_KEY
 
 # Every router the app serves, in order; the access-matrix test walks their routes.
 ROUTERS: list[APIRouter] = [health.router, surveys.router, imports.router, reports.router, components.router,
-                            webhooks.router, webhooks.receiver, access.router, access.pages, pages.router, ui.router]
+                            webhooks.router, webhooks.receiver, access.router, access.pages, pages.router, ui.router,
+                            batches.router, schedules.router, schedules.pages]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

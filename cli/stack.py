@@ -80,10 +80,10 @@ class Stack:
             install_kernelspec()
         upgrade(self.settings.effective_database_url)
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child for its lifetime
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env={**os.environ, **self.env}, start_new_session=True)
+                                   env={**os.environ, **self.env, **(env or {})}, start_new_session=True)
         self.processes[name] = process
         return process
 
@@ -102,8 +102,14 @@ class Stack:
         wait_until(lambda: port_open(address), 60, "the Temporal dev server", process, self.log_dir / "temporal.log")
         return True
 
-    def start_worker(self, name: str = "worker") -> subprocess.Popen:
-        return self._spawn(name, [sys.executable, "-m", "workers.worker"])
+    def start_worker(
+        self, name: str = "worker", queues: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
+        """A worker serving `queues` (`workbench worker --queues notebooks,ai`; default: all), with `env` on top of
+        the stack's (e.g. its own WORKBENCH_WORKER_HEALTH_PORT)."""
+        argv = [sys.executable, "-m", "workers.worker"] if queues is None else \
+            [sys.executable, "-m", "cli.main", "worker", "--queues", queues]
+        return self._spawn(name, argv, env)
 
     def start_api(self) -> subprocess.Popen:
         address = f"{self.settings.api_host}:{self.settings.api_port}"

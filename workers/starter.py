@@ -1,10 +1,12 @@
-"""The one door through which report runs start: `queue_report` (API, CLI; batches and schedules later),
-`start_report` (also the recovery of stranded reports) and `connect` (every Temporal client of the project)."""
+"""The one door through which report runs start: `queue_report` (API, CLI; schedules later), `queue_batch` (many
+reports at once: `workers.batches`), `start_report` (also the recovery of stranded reports) and `connect` (every
+Temporal client of the project)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
@@ -14,17 +16,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from workbench.components import components
 from workbench.config import Settings
-from workbench.reports import steps
+from workbench.reports import batches, steps
 from workbench.reports.request import create_report_run
 from workbench.reports.rerun import Rerun, RerunRefused, prepare_rerun
 from workbench.statuses import ComponentStatus, ReportStatus
 from workbench.storage import reports as report_store
 from workbench.storage.db import transaction
-from workbench.storage.models import Report
+from workbench.storage.models import Report, ReportBatch
+from workers.batches import CONTINUE_AFTER, BatchInput, BatchReportWorkflow, batch_workflow_id
 from workers.queues import Queue, queue_name
 from workers.shared import ComponentPlan, ReportInput, workflow_id
 from workers.workflows import ReportWorkflow
@@ -57,13 +61,41 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return settings.temporal_tls or settings.temporal_api_key is not None
 
 
-async def connect(settings: Settings) -> Client:
-    """A Temporal client for `settings` (address, namespace, TLS, API key); raises `TemporalUnavailable`."""
+_runtimes: dict[str, Runtime | None] = {}
+_runtimes_lock = threading.Lock()
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """The Temporal runtime that serves the SDK's own Prometheus metrics (`temporal_*`) at
+    `http://<worker_health_host>:<temporal_metrics_port>/metrics`; None (the SDK's default runtime) when the port
+    is not set or cannot be bound (a warning: the process runs on without them). One per address and process."""
+    if settings.temporal_metrics_port is None:
+        return None
+    host = f"[{settings.worker_health_host}]" if ":" in settings.worker_health_host else settings.worker_health_host
+    address = f"{host}:{settings.temporal_metrics_port}"
+    with _runtimes_lock:
+        if address not in _runtimes:
+            try:
+                _runtimes[address] = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+                    bind_address=address, counters_total_suffix=True, unit_suffix=True, durations_as_seconds=True)))
+                log.info("Temporal SDK metrics on http://%s/metrics", address)
+            except (ValueError, RuntimeError) as exc:  # the port is taken, or not an address
+                log.warning("Temporal SDK metrics are off in this process: %s", exc)
+                _runtimes[address] = None
+        return _runtimes[address]
+
+
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A Temporal client for `settings` (address, namespace, TLS, API key); raises `TemporalUnavailable`.
+
+    `runtime` defaults to `metrics_runtime(settings)`: with `temporal_metrics_port` set, the client (and the
+    workers built on it) export the SDK's metrics."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    runtime = runtime or metrics_runtime(settings)
     try:
         return await asyncio.wait_for(
             Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                           tls=tls_config(settings), api_key=api_key),
+                           tls=tls_config(settings), api_key=api_key, runtime=runtime),
             timeout=CONNECT_TIMEOUT_SECONDS,
         )
     except (OSError, RuntimeError, TimeoutError) as exc:
@@ -278,3 +310,70 @@ async def start_stranded_reports(
             log.warning("started the stranded report %s", report.id)
             started.append(str(report.id))
     return started
+
+
+async def start_batch(client: Client, settings: Settings, batch: ReportBatch, continue_after: int = CONTINUE_AFTER) \
+        -> bool:
+    """Start the batch's workflow (on the `batch` queue); False if it was started before."""
+    plan = report_input(settings, "", list(batch.component_names), batch.parameters)
+    try:
+        await client.start_workflow(
+            BatchReportWorkflow.run,
+            BatchInput(batch_id=str(batch.id), total=len(batch.items), report=plan,
+                       reports_task_queue=queue_name(settings.task_queue, Queue.REPORTS),
+                       concurrency=batch.concurrency, continue_after=continue_after),
+            id=batch_workflow_id(batch.id),
+            task_queue=queue_name(settings.task_queue, Queue.BATCH),
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
+
+
+async def queue_batch(
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    client: Callable[[], Awaitable[Client]],
+    organization_id: uuid.UUID,
+    survey_ids: list[uuid.UUID] | None = None,
+    survey_id: uuid.UUID | None = None,
+    split_by: str | None = None,
+    components: list[str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    concurrency: int | None = None,
+    continue_after: int = CONTINUE_AFTER,
+) -> ReportBatch:
+    """Check a batch request (every survey, the split question, components and parameters), store the queued
+    batch, then start its workflow, which makes and runs its reports `concurrency` at a time (each made by
+    `create_report_run`, as `queue_report` makes one; a batch is bounded by its own concurrency, not by
+    `max_active_reports`).
+
+    Raises `ReportRequestError` (or `SurveyNotFound`) before anything is stored, and `TemporalUnavailable` after
+    marking the stored batch failed."""
+    def store() -> ReportBatch:
+        with transaction(sessions) as session:
+            batch = batches.create_batch(
+                session, organization_id=organization_id, survey_ids=survey_ids, survey_id=survey_id,
+                split_by=split_by, component_names=components, parameters=parameters, concurrency=concurrency,
+                notebooks_dir=settings.notebooks_dir, remote_engines=settings.openai_api_key is not None)
+            session.expunge(batch)
+            return batch
+
+    batch = await asyncio.to_thread(store)
+    try:
+        await start_batch(await client(), settings, batch, continue_after)
+    except Exception as exc:  # the stored batch must not stay queued
+        message = f"could not start the batch: {exc}"
+        await asyncio.to_thread(_mark_batch_failed, sessions, batch.id, message)
+        log.warning("starting the workflow of batch %s failed: %s", batch.id, exc)
+        raise TemporalUnavailable(message) from exc
+    return batch
+
+
+def _mark_batch_failed(sessions: sessionmaker[Session], batch_id: uuid.UUID, message: str) -> None:
+    from workbench.storage import batches as batch_store
+
+    with transaction(sessions) as session:
+        batch_store.set_batch_status(session, batch_id=batch_id, status=batch_store.BatchStatus.FAILED, error=message)

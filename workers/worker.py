@@ -1,7 +1,8 @@
 """The worker process: connects to Temporal and the database, runs report workflows and activities.
 
 `python -m workers.worker` (or `workbench worker`). SIGTERM/SIGINT stop polling, let running activities finish
-within the graceful timeout, then exit; notebook kernels are shut down by their activities.
+within the graceful timeout, then exit; notebook kernels are shut down by their activities, the kernel pool's
+waiting kernels (`workbench.kernel_pool`, `notebooks` queue) on the way out.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from workbench import kernel_pool
 from workbench.config import Settings, get_settings
 from workbench.kernelspec import install_kernelspec, is_installed
 from workbench.storage.db import make_engine, make_sessionmaker
 from workers.activities import ReportActivities
+from workers.batches import BatchActivities, BatchReportWorkflow
 from workers.health import WorkerHealth, serve
 from workers.queues import Queue, queue_name
+from workers.scheduled import ScheduleActivities, ScheduledReportWorkflow, SweepActivities, SweepWorkflow
 from workers.starter import connect
-from workers.sweep import run_sweeper
+from workers.sweep import run_sweeps
 from workers.webhooks import DeliverWebhookWorkflow, WebhookActivities
 from workers.workflows import ReportWorkflow
 
@@ -67,12 +71,15 @@ def build_worker(
     workers = []
     for queue in queues or list(Queue):
         if queue == Queue.REPORTS:
-            kinds: dict[str, Any] = {"workflows": [ReportWorkflow, DeliverWebhookWorkflow],
-                                     "activities": [*activities.bookkeeping(), *webhooks.all()]}
+            kinds: dict[str, Any] = {"workflows": [ReportWorkflow, DeliverWebhookWorkflow, ScheduledReportWorkflow,
+                                                   SweepWorkflow],
+                                     "activities": [*activities.bookkeeping(), *webhooks.all(),
+                                                    *ScheduleActivities(settings, sessions).all(),
+                                                    *SweepActivities(settings, sessions).all()]}
         elif queue in (Queue.NOTEBOOKS, Queue.AI):
             kinds = {"activities": [activities.run_component]}
-        else:
-            continue  # batch workflows arrive with batches
+        else:  # Queue.BATCH: batch workflows and their bookkeeping (their reports run on `reports`)
+            kinds = {"workflows": [BatchReportWorkflow], "activities": BatchActivities(settings, sessions).all()}
         workers.append(Worker(
             client, task_queue=queue_name(settings.task_queue, queue), activity_executor=executor,
             max_concurrent_activities=concurrency(settings, queue), graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -91,7 +98,7 @@ async def run_worker(settings: Settings, queues: list[Queue] | None = None) -> N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     threads = sum(concurrency(settings, q) for q in queues) + 1
-    with ThreadPoolExecutor(max_workers=threads) as executor:
+    with ThreadPoolExecutor(max_workers=threads) as executor, kernel_pool.serving(settings, Queue.NOTEBOOKS in queues):
         sessions = make_sessionmaker(make_engine(settings.effective_database_url))
         group = build_worker(client, settings, executor, sessions, queues)
         log.info("worker polling %s on %s", ", ".join(w.task_queue for w in group.workers),
@@ -100,7 +107,7 @@ async def run_worker(settings: Settings, queues: list[Queue] | None = None) -> N
         server = serve(health, settings.worker_health_host, settings.worker_health_port) \
             if settings.worker_health_port is not None else None
         async with group:
-            sweeper = asyncio.create_task(run_sweeper(client, settings, sessions, stop))
+            sweeper = asyncio.create_task(run_sweeps(client, settings, sessions, stop))
             watcher = asyncio.create_task(health.watch(client, stop))
             await stop.wait()
             log.info("shutting down: finishing running activities")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from cli.stack import Stack
-from tests.conftest import AUTH, TEST_ADMIN_KEY
+from tests.conftest import AUTH, TEST_ADMIN_KEY, share_embedding_cache
 from workbench.config import Settings
 
 
@@ -44,6 +44,7 @@ StackFactory = Callable[..., tuple[Stack, httpx.Client]]
 def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
     stacks: list[Stack] = []
     clients: list[httpx.Client] = []
+    share_embedding_cache(tmp_path / "data")  # the worker's kernels embed the sample's answers once per machine
 
     def start(start_worker: bool = True, **overrides: str) -> tuple[Stack, httpx.Client]:
         api_port, temporal_port, ui_port = free_ports(3)

@@ -15,6 +15,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.conftest import share_embedding_cache
 from tests.e2e.conftest import free_ports
 
 pytestmark = pytest.mark.e2e
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.e2e
 
 def test_up_serves_the_sample_report_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     api_port, temporal_port, ui_port = free_ports(3)
+    share_embedding_cache(tmp_path / "data")  # the worker's kernels embed the sample's answers once per machine
     env = {**os.environ, "WORKBENCH_DATA_DIR": str(tmp_path / "data"), "WORKBENCH_API_PORT": str(api_port),
            "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port),
            # the sample (about 0.6 MB) then goes through a background import job, as a large survey would

@@ -34,7 +34,8 @@ MAX_EXAMPLES = 30  # per operation
 DELIBERATE_503 = {("GET", "/health"): "", ("GET", "/health/ready"): "", ("POST", "/api/v1/reports"): "Temporal",
                   ("GET", "/api/v1/reports/{report_id}/pdf"): "Chromium",
                   ("POST", "/api/v1/reports/{report_id}/cancel"): "Temporal",
-                  ("POST", "/api/v1/reports/{report_id}/components/{component}/rerun"): "Temporal"}
+                  ("POST", "/api/v1/reports/{report_id}/components/{component}/rerun"): "Temporal",
+                  ("POST", "/api/v1/report-batches"): "Temporal"}
 
 
 def no_server_error(ctx: Any, response: Any, case: Any) -> None:

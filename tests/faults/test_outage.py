@@ -41,9 +41,10 @@ def slow_themes(tmp_path: Path) -> Path:
 async def test_a_database_outage_during_a_component_is_waited_out(
     temporal_env, settings, postgres_url: str, tmp_path: Path
 ) -> None:
-    from tests.conftest import _truncate
+    from tests.conftest import _truncate, share_embedding_cache
 
     _truncate(postgres_url)
+    share_embedding_cache(settings.data_dir)
     url = make_url(postgres_url)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)

@@ -93,7 +93,7 @@ def _fill(path: str, world: dict[str, Any]) -> str:
     values = {"survey_id": world["survey_id"], "report_id": world["report_id"], "component": "basic_stats",
               "job_id": str(uuid.uuid4()), "endpoint_id": str(uuid.uuid4()), "delivery_id": str(uuid.uuid4()),
               "key_id": str(uuid.uuid4()), "link_id": str(uuid.uuid4()), "name": "workbench.css",
-              "token": "not-a-token"}
+              "token": "not-a-token", "batch_id": str(uuid.uuid4()), "schedule_id": str(uuid.uuid4())}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 

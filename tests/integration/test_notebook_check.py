@@ -16,10 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from cli.main import app
+from tests.conftest import share_embedding_cache
+from tests.integration.test_notebooks_text import DEFAULTS, SAMPLE
 from tests.integration.test_report_run import load_survey
 from workbench import notebook_check
+from workbench.analysis.stats import basic_stats
 from workbench.components import components
 from workbench.config import REPO_ROOT, Settings
+from workbench.notebook import load_snapshot
 from workbench.notebook_check import NotebookReport, cell_errors, check_notebooks, sample_result_path
 from workbench.reports.request import create_report_run
 from workbench.reports.steps import execute_component, prepare_report
@@ -33,7 +37,8 @@ NOTEBOOKS = REPO_ROOT / "notebooks"
 
 
 def check_settings(tmp: Path, notebooks_dir: Path = NOTEBOOKS) -> Settings:
-    return Settings(data_dir=tmp / "data", notebooks_dir=notebooks_dir, cell_timeout_seconds=120)
+    return Settings(data_dir=share_embedding_cache(tmp / "data"), notebooks_dir=notebooks_dir,
+                    cell_timeout_seconds=120)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +185,7 @@ def run_pipeline(settings: Settings, survey_id: uuid.UUID, names: list[str] | No
 
 
 def test_notebooks_run_with_their_defaults_give_what_the_pipeline_stores(settings: Settings, tmp_path: Path) -> None:
+    share_embedding_cache(settings.data_dir)
     survey_id = load_survey(settings, responses=2000)  # the whole sample, as the defaults read it
     sessions, report_id = run_pipeline(settings, survey_id)
     with sessions() as session:
@@ -200,3 +206,10 @@ def test_notebooks_run_with_their_defaults_give_what_the_pipeline_stores(setting
     for name in components.names():
         # Compared as JSON: the database hands back what json.loads would (no tuples, same floats).
         assert json.loads(json.dumps(in_lab[name])) == stored[name], name
+    # The notebooks' defaults emit what the analysis modules compute on the sample in process.
+    sample = load_snapshot(SAMPLE)
+    assert in_lab["basic_stats"] == json.loads(json.dumps(basic_stats(sample)))
+    assert in_lab["basic_stats"]["response_count"] == 2000 and in_lab["basic_stats"]["nps"]["n"] > 0
+    for name, analysis in DEFAULTS.items():
+        assert in_lab[name] == json.loads(json.dumps(analysis(sample))), name
+        assert {"liked_most", "improve"} <= set(in_lab[name]["questions"])

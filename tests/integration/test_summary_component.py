@@ -1,5 +1,7 @@
 """The `summary` component: the model path against a real loopback server speaking OpenAI's API (FakeOpenAI),
-in-process over the committed sample results and through the production steps (no Temporal) on a stored survey.
+in-process over the committed sample results and through the production steps (no Temporal) on a stored survey
+whose upstream results are the committed sample results, stored as completed components (the summary reads those
+results alone; the upstream notebooks' own runs are `workbench notebooks check` and the report-run tests).
 
 The template path through a kernel is `workbench notebooks check` (the notebook runs there on the sample)."""
 
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import SAMPLE_PATH
 from tests.fakes import FakeOpenAI
-from tests.integration.test_component_contract import new_report, run_all
+from tests.integration.test_component_contract import new_report
 from workbench.analysis.summary import COMPONENTS, build_summary, cited_value, result_labels, summarize
 from workbench.analysis.summary_check import check_numbers
 from workbench.components.catalog import SummaryResult
@@ -171,8 +173,17 @@ def test_the_summary_component_asks_the_model_through_the_kernel(
     with FakeOpenAI(responder=rewrite) as server:
         configured = settings.model_copy(update={"openai_api_key": SecretStr("test-key"),
                                                  "openai_base_url": server.base_url, "openai_max_retries": 0})
-        report_id = new_report(sessions, configured, survey_id, ["summary"], {"sentiment": {"engine": "vader"}})
-        run_all(sessions, configured, report_id)
+        report_id = new_report(sessions, configured, survey_id, ["summary"])
+        with sessions() as session:
+            names = list(report_store.load_report(session, report_id=report_id).component_names)  # type: ignore[union-attr]
+        assert names == [*COMPONENTS, "summary"]
+        seeded = sample_results()
+        with transaction(sessions) as session:  # the upstream components, completed with the sample results
+            for name in COMPONENTS:
+                report_store.finish_component(session, report_id=report_id, name=name,
+                                              status=ComponentStatus.COMPLETED, result=seeded[name], html=None,
+                                              notebook=None, error=None)
+        steps.execute_component(sessions, configured, report_id, "summary")
         summary_requests = [r for r in server.requests if facts_of(r) is not None]
         assert len(summary_requests) == 1
 
@@ -184,12 +195,13 @@ def test_the_summary_component_asks_the_model_through_the_kernel(
         assert result["engine"] == "openai", result["fallback_reason"]
         assert result["statements"] and result["checked"]
         assert all(s["available"] for s in result["sources"].values())
+        assert upstream == seeded  # what the kernel read: the stored upstream results
         assert_grounded(result, upstream)
         assert row.provenance is not None and row.provenance["parameters"] == {"engine": "auto"}
         assert "test-key" not in json.dumps(row.result)  # the key reaches the kernel's environment only
 
         body = json.dumps(summary_requests[0], ensure_ascii=False)
-        answers = raw_answers(raw[:RESPONSES])
+        answers = raw_answers(raw)  # the whole sample, whose answers the seeded results quote
         assert answers and not [a for a in answers if a in body]
 
         # Run again: the same question is answered from the reply cache, with no request and no tokens.

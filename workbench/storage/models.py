@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -139,6 +140,17 @@ class Report(Base):
     run_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Roles that may read the report (admins always may); None: everyone of its organization.
     required_roles: Mapped[list[Any] | None] = mapped_column(JSONType, nullable=True)
+    # The batch that made the report (report_batches.id) and its place in it; None for a report asked alone. No
+    # foreign key: SQLite cannot add one to this table without rebuilding it (batches are never deleted).
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    batch_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Only the responses answering `question` with `value` go into the snapshot ({"question": "plan",
+    # "value": "Free"}: a per-segment report of a batch); None: every response.
+    segment_filter: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    # The schedule that made the report (report_schedules.id) and the run that did (the scheduled workflow's id);
+    # None for a report asked otherwise. No foreign key, as for batch_id (a deleted schedule's reports stay).
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    schedule_run: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
@@ -435,3 +447,58 @@ class AuditEvent(Base):
     object_id: Mapped[str | None] = mapped_column(String(100))
     status_code: Mapped[int | None]
     details: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+
+
+class ReportBatch(Base):
+    """Many reports asked at once (`POST /api/v1/report-batches`): one item per report to make, each a survey and
+    optionally one segment of it; the `BatchReportWorkflow` creates and runs them a few at a time. The reports
+    name their batch (`generated_reports.batch_id`, `batch_index`): progress is counted from them."""
+
+    __tablename__ = "report_batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    # [{"survey_id": "...", "segment": {"question": "plan", "value": "Free"} | None}, ...], in the reports' order.
+    items: Mapped[list[Any]]
+    split_by: Mapped[str | None] = mapped_column(String(63))
+    component_names: Mapped[list[Any]]
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued | running | completed | failed
+    # Items that could not become a report ({"<index>": "why"}: the survey was deleted or emptied meanwhile).
+    item_errors: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
+# One report per batch item, however often the activity creating it is retried (also finds a batch's reports).
+Index("ix_generated_reports_batch_item", Report.batch_id, Report.batch_index, unique=True)
+
+
+class ReportSchedule(Base):
+    """A recurring report (`POST /api/v1/schedules`): the organization and survey it belongs to, when it runs (a
+    cron expression or an interval, in a time zone) and what (components, parameters). The Temporal Schedule that
+    fires it has the row's id (`workers.schedules`); each run makes one report naming it (`Report.schedule_id`).
+    Deleting the survey deletes its schedules (`workbench.storage.deletion`)."""
+
+    __tablename__ = "report_schedules"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    survey_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("surveys.id"), index=True)
+    cron: Mapped[str | None] = mapped_column(String(200))  # either this
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)  # or this
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name the cron expression reads in
+    component_names: Mapped[list[Any]]
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    paused: Mapped[bool] = mapped_column(default=False)  # as last set through the API (Temporal holds the state)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_run_at: Mapped[datetime | None]  # when it last fired
+    last_error: Mapped[str | None] = mapped_column(Text)  # why that run made no report (None: it made one)
+
+
+# One report per scheduled run, however often the step making it is retried (also finds a schedule's reports).
+Index("ix_generated_reports_schedule_run", Report.schedule_id, Report.schedule_run, unique=True)
