@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workbench.config import REPO_ROOT, Settings
 from workbench.storage.db import make_engine, make_sessionmaker
 from workbench.storage.migrate import upgrade
-from workbench.storage.models import Base
+from workbench.storage.models import DEFAULT_ORGANIZATION_ID, Base
 
 POSTGRES_ADMIN_URL = os.environ.get("WORKBENCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SAMPLE_PATH = REPO_ROOT / "notebooks" / "data" / "sample_survey.json"
@@ -50,6 +50,8 @@ def _truncate(url: str) -> None:
         else:
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
+        # Only the seeded default organization survives: tests of organizations make others.
+        conn.execute(text("DELETE FROM organizations WHERE id <> :keep"), {"keep": DEFAULT_ORGANIZATION_ID})
     engine.dispose()
 
 
