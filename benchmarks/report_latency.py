@@ -1,6 +1,6 @@
 """Report latency: Workbench end to end through the API vs. running the notebooks by hand.
 
-    .venv/bin/python -m benchmarks.report_latency [--runs N] [--baseline-runs N] [--survey FILE]
+    .venv/bin/python -m benchmarks.report_latency [--runs N] [--baseline-runs N] [--survey FILE] [--pause S]
 
 See benchmarks/README.md for what is measured and the target.
 """
@@ -102,8 +102,9 @@ def timed_report(client: httpx.Client, survey_id: str) -> float:
     return elapsed
 
 
-def measure_workbench(survey: Path, runs: int, workdir: Path) -> tuple[float, list[float]]:
-    """(first run, the `runs` runs after it) through a fresh embedded stack."""
+def measure_workbench(survey: Path, runs: int, workdir: Path, pause: float = 0.0) -> tuple[float, list[float]]:
+    """(first run, the `runs` runs after it) through a fresh embedded stack; `pause` seconds of idle worker before
+    each timed run (reports that arrive apart, e.g. for the kernel pool to refill)."""
     configure_environment(workdir / "data")
     # Imported only now so nothing reads the settings before the environment is set.
     from cli.stack import Stack
@@ -124,6 +125,7 @@ def measure_workbench(survey: Path, runs: int, workdir: Path) -> tuple[float, li
             print(f"  workbench first run: {first:.2f} s", file=sys.stderr)
             times = []
             for i in range(runs):
+                time.sleep(pause)
                 times.append(timed_report(client, survey_id))
                 print(f"  workbench run {i + 1}/{runs}: {times[-1]:.2f} s", file=sys.stderr)
         return first, times
@@ -198,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="timed Workbench runs after the first (default 3)")
     parser.add_argument("--baseline-runs", type=int, default=None, help="baseline runs (default: --runs)")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds the worker idles before each timed run (default 0: back to back)")
     parser.add_argument("--survey", type=Path, default=REPO_ROOT / "notebooks" / "data" / "sample_survey.json",
                         help="snapshot-shaped survey JSON ({'survey': ..., 'responses': [...]})")
     args = parser.parse_args(argv)
@@ -209,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
             print("measuring Workbench through the API...", file=sys.stderr)
-            first, workbench = measure_workbench(survey, args.runs, Path(tmp) / "workbench")
+            first, workbench = measure_workbench(survey, args.runs, Path(tmp) / "workbench", args.pause)
             # After the stack is stopped, so its idle processes do not compete with the baseline.
             print("measuring the baseline (papermill + nbconvert)...", file=sys.stderr)
             baseline = measure_baseline(survey, args.baseline_runs or args.runs, Path(tmp) / "baseline")

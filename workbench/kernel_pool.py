@@ -9,7 +9,8 @@ the notebook on it and then shuts it down and ends its processes as it does a fr
 one run only, so nothing carries over from one run to the next. When none fits or none is ready, the run starts a
 fresh kernel as before; it never waits for the pool.
 
-A background thread keeps the pool full, one kernel at a time, replaces kernels that die while waiting (liveness
+A background thread keeps the pool full, one kernel at a time and only while fewer runs than cores are in
+progress (warming is CPU work the running notebooks would lose), replaces kernels that die while waiting (liveness
 is also checked before a kernel is handed out) or whose environment has gone stale, and backs off while kernels
 fail to start. `shutdown()` ends every kernel the pool still holds. Pool kernels carry the same folder naming and
 marker as run kernels, so `sweep_kernel_leftovers` removes those of a worker that was killed.
@@ -152,12 +153,17 @@ class KernelPool:
         warm_timeout: float = 120,
         root: Path | None = None,
         check_interval: float = 1.0,
+        busy_runs: int | None = None,
     ) -> None:
         self.kernel_name, self.size, self.memory_limit_mb = kernel_name, size, memory_limit_mb
         self.warm_imports = list(warm_imports)
         self.start_timeout, self.warm_timeout, self.check_interval = start_timeout, warm_timeout, check_interval
         self.root = root
+        # Refill only while fewer runs than this are in progress: warming a kernel is CPU work that would slow the
+        # running notebooks; it uses spare cores (default: as many as this process may use).
+        self.busy_runs = busy_runs if busy_runs is not None else max(1, len(os.sched_getaffinity(0)))
         self._env = env
+        self._running = 0  # runs between take() and run_ended()
         self._ready: list[PooledKernel] = []
         self._starting: set[Path] = set()
         self._retired: list[PooledKernel] = []  # found dead or stale by take(); the filler disposes of them
@@ -206,8 +212,12 @@ class KernelPool:
     # --- the runs' side
 
     def take(self, kernel_name: str, env: Mapping[str, str], memory_limit_mb: int | None) -> PooledKernel | None:
-        """A live ready kernel started for this kernel name, environment and memory limit, or None at once."""
+        """A live ready kernel started for this kernel name, environment and memory limit, or None at once.
+
+        Counts a run in progress until `run_ended()`, whatever it returns.
+        """
         with self._changed:
+            self._running += 1
             chosen = None
             for kernel in list(self._ready):
                 if not kernel.alive():
@@ -220,8 +230,17 @@ class KernelPool:
                 self.misses += 1
             else:
                 self.hits += 1
+            ready, running = len(self._ready), self._running
             self._changed.notify_all()
+        log.info("kernel pool: %s (%d ready, %d runs in progress)",
+                 f"run on pool kernel {chosen.pid}" if chosen is not None else "fresh kernel", ready, running)
         return chosen
+
+    def run_ended(self) -> None:
+        """A run that called take() has ended (the pool refills while few runs are in progress)."""
+        with self._changed:
+            self._running = max(0, self._running - 1)
+            self._changed.notify_all()
 
     @property
     def ready(self) -> int:
@@ -267,7 +286,8 @@ class KernelPool:
             for old in retired:
                 old.dispose()
             with self._changed:
-                wanted = not self._stopping and env is not None and len(self._ready) < self.size
+                wanted = (not self._stopping and env is not None and len(self._ready) < self.size
+                          and self._running < self.busy_runs)
             if wanted and env is not None and time.monotonic() >= retry_at:
                 kernel = self._start_one(env)
                 if kernel is None:  # back off while kernels fail to start

@@ -240,6 +240,8 @@ def run_notebook(
     pool = pool if pool is not None else kernel_pool.installed()
     with contextlib.ExitStack() as stack:
         pooled = pool.take(kernel_name, base_env, memory_limit_mb) if pool is not None else None
+        if pool is not None:
+            stack.callback(pool.run_ended)
         if pooled is None:
             folder = stack.enter_context(kernel_folder())
             start: dict[str, Any] = {"kernel_env": kernel_env(base_env, folder, memory_limit_mb)}

@@ -203,3 +203,18 @@ def test_the_sweeper_removes_the_pool_kernels_of_a_killed_worker() -> None:
     finally:
         kernels.sweep_kernel_leftovers(root)
         subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def test_the_pool_refills_only_while_fewer_runs_than_its_cores_are_in_progress(make_pool) -> None:
+    # Warming is CPU work: with as many runs in progress as cores, it would slow them, so it waits.
+    pool = make_pool(busy_runs=1, check_interval=0.1, warm_imports=[])
+    assert pool.wait_ready(timeout=60)
+    taken = pool.take("workbench", pool._current_env(), LIMIT_MB)
+    assert taken is not None
+    try:
+        time.sleep(1.5)  # fifteen checks of the filler
+        assert pool.ready == 0 and pool.started == 1
+    finally:
+        taken.dispose()
+    pool.run_ended()
+    assert pool.wait_ready(timeout=60) and pool.started == 2
