@@ -180,6 +180,8 @@ class ReportStatusPublic(_FromView):
     started_at: datetime | None
     completed_at: datetime | None
     links: ReportLinks
+    schedule_id: uuid.UUID | None = Field(None, description="The schedule whose run made the report (null: none)")
+    batch_id: uuid.UUID | None = Field(None, description="The batch the report belongs to (null: none)")
 
 
 class ComponentPublic(ComponentStatusPublic):
@@ -202,6 +204,8 @@ class ReportSummary(BaseModel):
     created_at: datetime
     completed_at: datetime | None
     links: ReportLinks
+    schedule_id: uuid.UUID | None = Field(None, description="The schedule whose run made the report (null: none)")
+    batch_id: uuid.UUID | None = Field(None, description="The batch the report belongs to (null: none)")
 
 
 class ReportsPublic(BaseModel):

@@ -11,8 +11,8 @@ fits its notebook) is skipped with the reason on the schedule; a schedule whose 
 survey was, while Temporal was unreachable) deletes its Temporal Schedule.
 
 `SweepWorkflow`: the deployment's share of the periodic sweep (`workers.sweep`), started by the Temporal Schedule
-`<task_queue>-sweep` every `sweep_interval_seconds`: stranded reports started, ended runs settled, reports past
-retention purged, each an activity on the `reports` queue.
+`<task_queue>-sweep` every `sweep_interval_seconds`: stranded reports and batches started, ended runs settled,
+reports past retention purged, each an activity on the `reports` queue.
 """
 
 from __future__ import annotations
@@ -159,6 +159,7 @@ def sweep_schedule_id(task_queue: str) -> str:
 class SweptReports:
     started: list[str] = field(default_factory=list)  # stranded reports whose workflow was started
     settled: list[str] = field(default_factory=list)  # reports whose workflow ended without settling them
+    batches_started: list[str] = field(default_factory=list)  # stranded batches whose workflow was started
 
 
 @dataclass
@@ -167,6 +168,7 @@ class SweepOutcome:
     settled: list[str] = field(default_factory=list)
     reports_purged: int = 0
     errors: list[str] = field(default_factory=list)  # steps that failed (each is tried again next time)
+    batches_started: list[str] = field(default_factory=list)
 
 
 @workflow.defn
@@ -179,6 +181,7 @@ class SweepWorkflow:
                 "sweep_reports", result_type=SweptReports, start_to_close_timeout=SWEEP_STEP,
                 retry_policy=SWEEP_RETRY)
             outcome.started, outcome.settled = swept.started, swept.settled
+            outcome.batches_started = swept.batches_started
         except ActivityError as exc:
             outcome.errors.append(f"sweep_reports: {exc.cause or exc}")
         try:
@@ -198,15 +201,16 @@ class SweepActivities:
 
     @activity.defn(name="sweep_reports")
     async def sweep_reports(self) -> SweptReports:
-        from workers.starter import start_stranded_reports
+        from workers.starter import start_stranded_batches, start_stranded_reports
         from workers.sweep import STRANDED_AFTER, settle_ended_workflows
 
         client = activity.client()
         started = await start_stranded_reports(client, self.settings, self.sessions, STRANDED_AFTER)
+        batches = await start_stranded_batches(client, self.settings, self.sessions, STRANDED_AFTER)
         settled = await settle_ended_workflows(client, self.sessions)
-        if started or settled:
-            activity.logger.info("sweep: started %s, settled %s", started, settled)
-        return SweptReports(started, settled)
+        if started or settled or batches:
+            activity.logger.info("sweep: started %s, batches started %s, settled %s", started, batches, settled)
+        return SweptReports(started, settled, batches)
 
     @activity.defn(name="sweep_retention")
     def sweep_retention(self) -> int:

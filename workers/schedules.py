@@ -1,6 +1,7 @@
 """Recurring reports on Temporal: the door through which a report schedule is made (`create_schedule`: checked,
-stored, then its Temporal Schedule created with the row's id) and the calls that change or read its Temporal
-Schedule (pause, resume, trigger, describe, delete). What the schedule starts is `workers.scheduled`.
+stored, then its Temporal Schedule created with the row's id) or changed (`update_schedule`: checked, its Temporal
+Schedule updated, then its row) and the calls that change or read its Temporal Schedule (pause, resume, trigger,
+describe, delete). What the schedule starts is `workers.scheduled`.
 
 A Temporal Schedule found missing (a Temporal server that lost its data) is made again from the row when it is
 paused, resumed or triggered.
@@ -38,7 +39,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from workbench.config import Settings
 from workbench.reports.request import ReportRequestError
-from workbench.reports.schedules import check_schedule_request
+from workbench.reports.schedules import (
+    ScheduleGone,
+    ScheduleRequest,
+    apply_schedule_update,
+    check_schedule_request,
+    check_schedule_update,
+    updated_schedule,
+)
 from workbench.reports.schedules import create_schedule as store_schedule
 from workbench.storage import schedules as store
 from workbench.storage.db import transaction
@@ -114,13 +122,96 @@ async def create_schedule(
     except Exception as exc:
         await asyncio.to_thread(_forget, sessions, row.id)
         if isinstance(exc, RPCError) and exc.status == RPCStatusCode.INVALID_ARGUMENT:
-            field = "time_zone" if "time zone" in exc.message else "cron" if row.cron else "interval_seconds"
-            raise ReportRequestError(field, exc.message) from exc
+            raise _refused(exc, row) from exc
         if isinstance(exc, TemporalUnavailable):
             raise
         raise TemporalUnavailable(f"could not create the schedule: {exc}") from exc
     log.info("schedule %s created for survey %s", row.id, row.survey_id)
     return row
+
+
+def _refused(exc: RPCError, row: ReportSchedule) -> ReportRequestError:
+    """Temporal's refusal of a schedule's times, as the request field it concerns."""
+    field = "time_zone" if "time zone" in exc.message else "cron" if row.cron else "interval_seconds"
+    return ReportRequestError(field, exc.message)
+
+
+async def _replace(client: Client, settings: Settings, row: ReportSchedule) -> None:
+    """Bring the row's Temporal Schedule to the row's times and request, keeping its state (paused, note) as
+    Temporal has it; made from the row when Temporal has lost it."""
+    desired = temporal_schedule(settings, row)
+
+    def change(given: ScheduleUpdateInput) -> ScheduleUpdate:
+        return ScheduleUpdate(schedule=dataclasses.replace(desired, state=given.description.schedule.state))
+
+    try:
+        await client.get_schedule_handle(str(row.id)).update(change, rpc_timeout=RPC_TIMEOUT)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        log.warning("schedule %s was missing on Temporal: made again from its row", row.id)
+        await _make(client, settings, row)
+
+
+async def update_schedule(
+    *,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    client: Callable[[], Awaitable[Client]],
+    row: ReportSchedule,
+    changes: Mapping[str, Any],
+) -> ReportSchedule:
+    """Change a schedule's times (`cron` or `interval_seconds`, `time_zone`) or what it runs (`components`,
+    `parameters`): checked as `create_schedule` checks a request, then its Temporal Schedule updated (its paused
+    state kept), then its row. The next runs use the change; a report already running goes on as it was.
+
+    Raises `ReportRequestError` naming the field (also when Temporal refuses the times) and `TemporalUnavailable`;
+    either way nothing changed. Returns the row as stored."""
+    def check() -> ReportSchedule:
+        with sessions() as session:
+            current = store.load_schedule(session, schedule_id=row.id) or row
+            request = check_schedule_update(
+                session, schedule=current, changes=changes, notebooks_dir=settings.notebooks_dir,
+                remote_engines=settings.openai_api_key is not None)
+            return updated_schedule(current, request)
+
+    def save(wanted: ReportSchedule) -> ReportSchedule | None:
+        with transaction(sessions) as session:
+            stored = apply_schedule_update(session, schedule_id=row.id, request=_request_of(wanted))
+            if stored is not None:
+                session.expunge(stored)
+            return stored
+
+    wanted = await asyncio.to_thread(check)
+    try:
+        temporal = await client()
+        await _replace(temporal, settings, wanted)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise _refused(exc, wanted) from exc
+        raise TemporalUnavailable(f"Temporal refused the change: {exc}") from exc
+    except TemporalUnavailable:
+        raise
+    except Exception as exc:
+        raise TemporalUnavailable(f"could not update the schedule: {exc}") from exc
+    try:
+        stored = await asyncio.to_thread(save, wanted)
+    except Exception:
+        try:  # the row could not be changed: put Temporal's schedule back as the row has it
+            await _replace(temporal, settings, row)
+        except Exception as undo:
+            log.warning("schedule %s: Temporal keeps the change the database refused: %s", row.id, undo)
+        raise
+    if stored is None:  # deleted meanwhile: its Temporal Schedule deletes itself when it next fires
+        raise ScheduleGone(f"schedule {row.id} not found")
+    log.info("schedule %s updated: %s", row.id, ", ".join(sorted(changes)) or "nothing")
+    return stored
+
+
+def _request_of(row: ReportSchedule) -> ScheduleRequest:
+    return ScheduleRequest(survey_id=row.survey_id, cron=row.cron, interval_seconds=row.interval_seconds,
+                           time_zone=row.time_zone, component_names=list(row.component_names),
+                           parameters=dict(row.parameters or {}))
 
 
 def _forget(sessions: sessionmaker[Session], schedule_id: uuid.UUID) -> None:

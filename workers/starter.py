@@ -1,6 +1,6 @@
 """The one door through which report runs start: `queue_report` (API, CLI; schedules later), `queue_batch` (many
-reports at once: `workers.batches`), `start_report` (also the recovery of stranded reports) and `connect` (every
-Temporal client of the project)."""
+reports at once: `workers.batches`; `cancel_batch`, `start_stranded_batches`), `start_report` (also the recovery
+of stranded reports) and `connect` (every Temporal client of the project)."""
 
 from __future__ import annotations
 
@@ -370,6 +370,63 @@ async def queue_batch(
         log.warning("starting the workflow of batch %s failed: %s", batch.id, exc)
         raise TemporalUnavailable(message) from exc
     return batch
+
+
+async def start_stranded_batches(
+    client: Client, settings: Settings, sessions: sessionmaker[Session], older_than: timedelta
+) -> list[str]:
+    """Start the workflows of batches still `queued` after `older_than` (the API stored the batch and died before
+    starting it). Safe to run from every worker at once, and for a batch whose workflow runs but has not begun
+    yet: a batch's workflow (`batch-<id>`) is started once, a second start is refused and skipped."""
+    from workbench.storage import batches as batch_store
+
+    def load() -> list[ReportBatch]:
+        with sessions() as session:
+            found = batch_store.queued_batches(session, older_than=older_than)
+            session.expunge_all()
+            return found
+
+    started = []
+    for batch in await asyncio.to_thread(load):
+        if await start_batch(client, settings, batch):
+            log.warning("started the stranded batch %s", batch.id)
+            started.append(str(batch.id))
+    return started
+
+
+async def cancel_batch(
+    *, sessions: sessionmaker[Session], client: Callable[[], Awaitable[Client]], organization_id: uuid.UUID,
+    batch_id: uuid.UUID,
+) -> tuple[ReportBatch, bool]:
+    """Cancel a queued or running batch: its workflow starts no further report, cancels the running ones (each
+    ends `cancelled`, as a report cancelled alone does) and then marks the batch and its reports not started
+    `cancelled`. A batch without a workflow (its start was lost, or it ended without settling) is settled here.
+
+    Returns the batch as it is now and whether it is settled already (False: its workflow is cancelling it).
+    Raises `BatchCancelRefused` (404 / 409) and `TemporalUnavailable`."""
+    from workbench.storage import batches as batch_store
+
+    def load() -> ReportBatch | None:
+        with sessions() as session:
+            batch = batch_store.get_batch(session, organization_id=organization_id, batch_id=batch_id)
+            if batch is not None:
+                session.expunge(batch)
+            return batch
+
+    batches.check_cancellable(await asyncio.to_thread(load), batch_id)
+    settled = False
+    try:
+        await (await client()).get_workflow_handle(batch_workflow_id(batch_id)).cancel()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise TemporalUnavailable(f"Temporal refused the cancel: {exc}") from exc
+        # No workflow: never started (the sweep has not started it yet); settle the rows here.
+        await asyncio.to_thread(batches.cancel_batch_rows, sessions, batch_id=batch_id)
+        settled = True
+    current = await asyncio.to_thread(load)
+    if current is None:
+        raise batches.BatchCancelRefused(404, f"batch {batch_id} not found")
+    return current, settled or current.status == batch_store.BatchStatus.CANCELLED
 
 
 def _mark_batch_failed(sessions: sessionmaker[Session], batch_id: uuid.UUID, message: str) -> None:

@@ -1,7 +1,7 @@
-"""The periodic sweep: start reports whose starter died, settle reports whose workflow ended without settling them,
-purge reports past their organization's retention (the deployment's share: `global_sweep_once`), and remove what
-dead workers left behind on this machine (kernel socket folders, scratch folders) and deleted surveys' answers
-from this worker's embedding cache (each worker's share: `local_sweep_once`).
+"""The periodic sweep: start reports and batches whose starter died, settle reports whose workflow ended without
+settling them, purge reports past their organization's retention (the deployment's share: `global_sweep_once`),
+and remove what dead workers left behind on this machine (kernel socket folders, scratch folders) and deleted
+surveys' answers from this worker's embedding cache (each worker's share: `local_sweep_once`).
 
 The deployment's share runs once per `sweep_interval_seconds` for the whole deployment, as `SweepWorkflow` started
 by the Temporal Schedule `<task_queue>-sweep` (`workers.scheduled`; made or updated by every worker at start, which
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,7 +29,7 @@ from workbench.storage import deletion
 from workbench.storage.models import utcnow
 from workers.schedules import ensure_sweep_schedule
 from workers.shared import workflow_id
-from workers.starter import start_stranded_reports
+from workers.starter import start_stranded_batches, start_stranded_reports
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class SweepResult:
     kernel_leftovers_removed: int
     reports_purged: int = 0  # past their organization's retention (workbench.storage.deletion)
     embeddings_removed: int = 0  # deleted surveys' answers, from this worker's embedding cache
+    batches_started: list[str] = field(default_factory=list)  # batches whose start was lost
 
 
 async def settle_ended_workflows(client: Client, sessions: sessionmaker[Session]) -> list[str]:
@@ -72,11 +73,13 @@ async def settle_ended_workflows(client: Client, sessions: sessionmaker[Session]
 
 
 async def global_sweep_once(client: Client, settings: Settings, sessions: sessionmaker[Session]) -> SweepResult:
-    """The deployment's share: stranded reports started, ended runs settled, reports past retention purged."""
+    """The deployment's share: stranded reports and batches started, ended runs settled, reports past retention
+    purged."""
     started = await start_stranded_reports(client, settings, sessions, STRANDED_AFTER)
+    batches = await start_stranded_batches(client, settings, sessions, STRANDED_AFTER)
     settled = await settle_ended_workflows(client, sessions)
     purged = await asyncio.to_thread(purge_retention, settings, sessions)
-    return SweepResult(started, settled, 0, 0, purged, 0)
+    return SweepResult(started, settled, 0, 0, purged, 0, batches)
 
 
 async def local_sweep_once(settings: Settings, sessions: sessionmaker[Session]) -> SweepResult:
@@ -92,7 +95,8 @@ async def sweep_once(client: Client, settings: Settings, sessions: sessionmaker[
     deployment = await global_sweep_once(client, settings, sessions)
     local = await local_sweep_once(settings, sessions)
     return SweepResult(deployment.started, deployment.settled, local.work_dirs_removed,
-                       local.kernel_leftovers_removed, deployment.reports_purged, local.embeddings_removed)
+                       local.kernel_leftovers_removed, deployment.reports_purged, local.embeddings_removed,
+                       deployment.batches_started)
 
 
 def purge_retention(settings: Settings, sessions: sessionmaker[Session]) -> int:
@@ -126,7 +130,7 @@ async def run_sweeper(client: Client, settings: Settings, sessions: sessionmaker
             result = await (local_sweep_once(settings, sessions) if scheduled
                             else sweep_once(client, settings, sessions))
             if (result.started or result.settled or result.work_dirs_removed or result.kernel_leftovers_removed
-                    or result.reports_purged or result.embeddings_removed):
+                    or result.reports_purged or result.embeddings_removed or result.batches_started):
                 log.info("sweep: %s", result)
         except Exception:  # the database or Temporal may be down; the next sweep tries again
             log.exception("sweep failed")

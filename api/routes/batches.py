@@ -3,6 +3,7 @@ progress counted from the stored reports (so it reads while Temporal is slow or 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from datetime import datetime
@@ -10,15 +11,17 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field, field_validator
+from sqlalchemy.orm import Session
 
 from api.deps import OrganizationDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.schemas import error_responses
-from workbench.reports.batches import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPORTS
+from workbench.reports.batches import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPORTS, BatchCancelRefused
 from workbench.reports.links import API_PREFIX, ReportLinks
 from workbench.reports.request import ReportRequestError, SurveyNotFound
 from workbench.statuses import ReportStatus
 from workbench.storage import batches as store
-from workers.starter import TemporalUnavailable, queue_batch
+from workbench.storage.models import ReportBatch
+from workers.starter import TemporalUnavailable, cancel_batch, queue_batch
 
 router = APIRouter(prefix="/api/v1/report-batches", tags=["batches"], responses=error_responses(503))
 
@@ -85,13 +88,15 @@ class BatchItemFailure(BaseModel):
 
 class BatchPublic(BaseModel):
     batch_id: uuid.UUID
-    status: str = Field(description="queued, running, completed (every report ended: see failed) or failed (the "
-                                    "batch could not start: see error)")
-    total: int
+    status: str = Field(description="queued, running, completed (every report ended: see failed), failed (the "
+                                    "batch could not start: see error) or cancelled (by request)")
+    total: int = Field(description="Items of the batch: done + failed + cancelled + running + waiting")
     done: int = Field(description="Reports completed or partial")
-    failed: int = Field(description="Reports failed or cancelled, and items that could not become a report")
+    failed: int = Field(description="Reports failed, and items that could not become a report")
+    cancelled: int = Field(description="Reports cancelled (with the batch, or alone), and the items a cancelled "
+                                       "batch never made a report of")
     running: int = Field(description="Reports queued or running")
-    waiting: int = Field(description="Reports not made yet")
+    waiting: int = Field(description="Reports not made yet (0 once the batch is cancelled)")
     concurrency: int
     split_by: str | None
     components: list[str]
@@ -137,12 +142,7 @@ async def create_batch(
                          concurrency=batch.concurrency, components=list(batch.component_names))
 
 
-@router.get("/{batch_id}", responses=error_responses(404, e404="Unknown batch (or another organization's)"))
-def get_batch(batch_id: uuid.UUID, session: SessionDep, org: OrganizationDep) -> BatchPublic:
-    """The batch's progress and its reports, from the database."""
-    batch = store.get_batch(session, organization_id=org, batch_id=batch_id)
-    if batch is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"batch {batch_id} not found")
+def batch_public(session: Session, batch: ReportBatch) -> BatchPublic:
     counts = store.batch_counts(session, batch)
     reports = [BatchReport(index=r.batch_index or 0, report_id=r.id, survey_id=r.survey_id, segment=r.segment_filter,
                            status=r.status, status_url=ReportLinks.of(r.id).status)
@@ -156,3 +156,45 @@ def get_batch(batch_id: uuid.UUID, session: SessionDep, org: OrganizationDep) ->
         error=batch.error, created_at=batch.created_at, started_at=batch.started_at,
         completed_at=batch.completed_at, status_url=batch_url(batch.id), reports=reports, failures=failures,
     )
+
+
+@router.get("/{batch_id}", responses=error_responses(404, e404="Unknown batch (or another organization's)"))
+def get_batch(batch_id: uuid.UUID, session: SessionDep, org: OrganizationDep) -> BatchPublic:
+    """The batch's progress and its reports, from the database."""
+    batch = store.get_batch(session, organization_id=org, batch_id=batch_id)
+    if batch is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"batch {batch_id} not found")
+    return batch_public(session, batch)
+
+
+@router.post("/{batch_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses={
+    200: {"model": BatchPublic, "description": "Cancelled at once (its workflow had not started): the batch"},
+    **error_responses(404, 409, 503, e404="Unknown batch (or another organization's)",
+                      e409="The batch has already finished (completed, failed or cancelled)",
+                      e503="Temporal unreachable (nothing changed), or the database is unavailable")})
+async def cancel_batch_route(
+    batch_id: uuid.UUID, org: OrganizationDep, temporal: TemporalDep, sessions: SessionsDep, response: Response,
+) -> BatchPublic:
+    """Cancel a queued or running batch: no further report of it starts, its running reports are cancelled (as
+    `POST /api/v1/reports/{id}/cancel` cancels one; completed ones keep their results), then the batch becomes
+    `cancelled`. 202 with the batch while its workflow does that (poll `status_url`); 200 when it was settled at
+    once."""
+    try:
+        _, settled = await cancel_batch(sessions=sessions, client=temporal.client, organization_id=org,
+                                        batch_id=batch_id)
+    except BatchCancelRefused as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    except TemporalUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+
+    def read() -> BatchPublic:
+        with sessions() as session:
+            batch = store.get_batch(session, organization_id=org, batch_id=batch_id)
+            if batch is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, f"batch {batch_id} not found")
+            return batch_public(session, batch)
+
+    body = await asyncio.to_thread(read)
+    if settled:
+        response.status_code = status.HTTP_200_OK
+    return body

@@ -54,7 +54,10 @@ STILL_RUNNING: dict[int | str, dict[str, Any]] = {
 
 
 def status_public(report: Report) -> ReportStatusPublic:
-    return ReportStatusPublic.model_validate(report_status_view(report))
+    """The report's status, with the schedule or batch that made it (null: none)."""
+    public = ReportStatusPublic.model_validate(report_status_view(report))
+    public.schedule_id, public.batch_id = report.schedule_id, report.batch_id
+    return public
 
 
 def component_public(row: ReportComponent) -> ComponentPublic:
@@ -114,7 +117,8 @@ def list_reports(
                                  limit=limit, offset=offset, readable_by=principal)
     return ReportsPublic(
         data=[ReportSummary(report_id=r.id, survey_id=r.survey_id, status=r.status, created_at=r.created_at,
-                            completed_at=r.completed_at, links=ReportLinks.model_validate(Links.of(r.id)))
+                            completed_at=r.completed_at, links=ReportLinks.model_validate(Links.of(r.id)),
+                            schedule_id=r.schedule_id, batch_id=r.batch_id)
               for r in reports],
         count=len(reports),
     )
@@ -239,7 +243,7 @@ async def cancel_report(
         raise HTTPException(exc.status, str(exc)) from exc
     except TemporalUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
-    return ReportStatusPublic.model_validate(report_status_view(report))
+    return status_public(report)
 
 
 @router.post("/{report_id}/components/{component}/rerun", status_code=status.HTTP_202_ACCEPTED, responses={

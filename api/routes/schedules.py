@@ -13,18 +13,18 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import OrganizationDep, PrincipalDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.routes.pages import not_found
+from api.routes.reports import status_public
 from api.schemas import ReportLinks, ReportStatusPublic, error_responses
 from api.temporal import TemporalGateway
 from workbench.reports.links import API_PREFIX
 from workbench.reports.links import ReportLinks as Links
 from workbench.reports.request import ReportRequestError, SurveyNotFound
-from workbench.reports.schedules import MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS
-from workbench.reports.views import report_status_view
+from workbench.reports.schedules import MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, ScheduleGone
 from workbench.statuses import ReportStatus
 from workbench.storage import schedules as store
 from workbench.storage import surveys as survey_store
@@ -49,6 +49,18 @@ def latest_url(survey_id: uuid.UUID | str) -> str:
     return f"{API_PREFIX}/surveys/{survey_id}/reports/latest"
 
 
+def _finite(parameters: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """JSON allows no NaN or Infinity; Python's parser does, and PostgreSQL would refuse to store them."""
+    def check(value: Any) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("numbers must be finite (no NaN or Infinity)")
+        for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+            check(item)
+
+    check(parameters)
+    return parameters
+
+
 class ScheduleCreate(BaseModel):
     survey_id: uuid.UUID
     cron: str | None = Field(None, max_length=200, description="When to run, as a cron expression (minute hour "
@@ -67,14 +79,29 @@ class ScheduleCreate(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _finite_numbers(cls, parameters: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        def check(value: Any) -> None:
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError("numbers must be finite (no NaN or Infinity)")
-            for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
-                check(item)
+        return _finite(parameters)
 
-        check(parameters)
-        return parameters
+
+class ScheduleChange(BaseModel):
+    """Only the fields given change; the others keep their values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(None, max_length=200, description="New times as a cron expression (replaces "
+                                                              "interval_seconds)", examples=["0 9 * * MON"])
+    interval_seconds: int | None = Field(None, ge=MIN_INTERVAL_SECONDS, le=MAX_INTERVAL_SECONDS,
+                                         description="New times as an interval (replaces cron)")
+    time_zone: str | None = Field(None, max_length=64, description="IANA time zone of the cron expression "
+                                                                   "(null: UTC)")
+    components: list[str] | None = Field(None, description="As for POST /api/v1/reports (null: all); without "
+                                                           "parameters, those of components no longer run are "
+                                                           "dropped")
+    parameters: dict[str, dict[str, Any]] | None = Field(None, description="Replace the parameters of every run")
+
+    @field_validator("parameters")
+    @classmethod
+    def _finite_numbers(cls, parameters: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        return None if parameters is None else _finite(parameters)
 
 
 class SchedulePublic(BaseModel):
@@ -245,6 +272,33 @@ async def get_schedule(
     return ScheduleDetail(**public(row).model_dump(), reports=reports, state=state, state_error=error)
 
 
+@router.patch(SCHEDULES + "/{schedule_id}", responses=error_responses(
+    404, 503, e404="Unknown schedule (or another organization's)",
+    e503="Temporal unreachable (nothing changed), or the database is unavailable"))
+async def update_schedule(
+    schedule_id: uuid.UUID, principal: PrincipalDep, settings: SettingsDep, temporal: TemporalDep,
+    sessions: SessionsDep, body: ScheduleChange | None = None,
+) -> SchedulePublic:
+    """Change the schedule's times (`cron` or `interval_seconds`: giving one replaces the other; `time_zone`) or
+    what each run makes (`components`, `parameters`); only the fields given change. Checked as a new schedule is
+    (422 naming the field, also when Temporal refuses the times; nothing changes), then its Temporal Schedule and
+    its row are updated (paused stays as it is). The next runs use the change; a report already running goes on."""
+    row = await asyncio.to_thread(_load, sessions, principal.organization_id, schedule_id)
+    changes = body.model_dump(include=body.model_fields_set) if body is not None else {}
+    if not changes:
+        return public(row)
+    try:
+        stored = await temporal_schedules.update_schedule(
+            sessions=sessions, settings=settings, client=temporal.client, row=row, changes=changes)
+    except ScheduleGone as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"schedule {schedule_id} not found") from exc
+    except ReportRequestError as exc:
+        raise _request_error(exc) from exc
+    except TemporalUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    return public(stored)
+
+
 async def _set_paused(schedule_id: uuid.UUID, paused: bool, principal: PrincipalDep, settings: SettingsDep,
                       temporal: TemporalDep, sessions: SessionsDep) -> SchedulePublic:
     row = await asyncio.to_thread(_load, sessions, principal.organization_id, schedule_id)
@@ -366,7 +420,7 @@ def latest_report(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"survey {survey_id} has no report that matches")
     response.headers["Cache-Control"] = "private, no-cache"
     response.headers["Content-Location"] = Links.of(report.id).status
-    return ReportStatusPublic.model_validate(report_status_view(report))
+    return status_public(report)
 
 
 @pages.get("/surveys/{survey_id}/reports/latest")

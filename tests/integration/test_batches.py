@@ -213,3 +213,86 @@ async def test_a_failed_child_does_not_fail_the_batch_which_continues_as_new(tem
         assert [(r.batch_index, r.survey_id, r.status) for r in reports] == [
             (0, surveys[0], "completed"), (2, surveys[2], "completed")]
         assert all(r.segment_filter is None for r in reports)
+
+
+# --- cancelling a batch ------------------------------------------------------------------------------------------
+
+
+def test_cancelling_a_batch_is_checked_before_temporal(client: TestClient, db: sessionmaker[Session]) -> None:
+    survey_id = create_survey(client)
+    with transaction(db) as session:
+        finished = batch_store.create_batch(session, organization_id=DEFAULT_ORGANIZATION_ID,
+                                            items=[{"survey_id": survey_id, "segment": None}], split_by=None,
+                                            component_names=["basic_stats"], parameters={}, concurrency=1)
+        queued = batch_store.create_batch(session, organization_id=DEFAULT_ORGANIZATION_ID,
+                                          items=[{"survey_id": survey_id, "segment": None}], split_by=None,
+                                          component_names=["basic_stats"], parameters={}, concurrency=1)
+        batch_store.set_batch_status(session, batch_id=finished.id, status=batch_store.BatchStatus.COMPLETED)
+    # Unknown, malformed and another organization's batches are not found; a finished one is a 409.
+    assert client.post(f"{BATCHES}/{uuid.uuid4()}/cancel").status_code == 404
+    assert client.post(f"{BATCHES}/not-an-id/cancel").status_code == 404
+    assert client.post(f"{BATCHES}/{queued.id}/cancel", headers=foreign_key(db)).status_code == 404
+    done = client.post(f"{BATCHES}/{finished.id}/cancel")
+    assert done.status_code == 409 and "already finished (completed)" in done.json()["detail"], done.text
+    # Temporal unreachable: 503 and nothing changes.
+    down = client.post(f"{BATCHES}/{queued.id}/cancel")
+    assert down.status_code == 503, down.text
+    assert client.get(f"{BATCHES}/{queued.id}").json()["status"] == "queued"
+
+
+@pytest.mark.temporal
+async def test_cancelling_a_running_batch_cancels_its_reports_and_starts_no_more(
+        temporal_env, settings, tmp_path) -> None:
+    from tests.integration.test_report_run import broken_notebooks
+
+    folder = broken_notebooks(tmp_path, "basic_stats", "import time\nfor _ in range(600):\n    time.sleep(0.5)")
+    settings = settings.model_copy(update={"notebooks_dir": folder})
+    surveys = [load_survey(settings, responses=15) for _ in range(3)]
+    sessions = make_sessionmaker(make_engine(settings.effective_database_url))
+    them = foreign_key(sessions)
+    with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+        async with build_worker(temporal_env.client, settings, executor, sessions), \
+                api(settings, temporal_env.client) as client:
+            r = await client.post(BATCHES, json={"survey_ids": [str(s) for s in surveys],
+                                                 "components": ["basic_stats"], "concurrency": 2})
+            assert r.status_code == 202, r.text
+            url = r.json()["status_url"]
+            batch_id = r.json()["batch_id"]
+
+            def two_sleeping(body: dict[str, Any]) -> bool:
+                return body["running"] == 2 and all(rep["status"] == "running" for rep in body["reports"])
+
+            body = await wait_for(client, url, two_sleeping, timeout=60)
+            for rep in body["reports"]:  # each report's kernel sleeps in its notebook
+                await wait_for(client, rep["status_url"], lambda b: b["components"][0]["status"] == "running"
+                               and b["components"][0]["cells_done"] >= 1, timeout=60)
+            assert (await client.post(f"{url}/cancel", headers=them)).status_code == 404
+            cancel = await client.post(f"{url}/cancel")
+            assert cancel.status_code in (200, 202), cancel.text
+            assert cancel.json()["batch_id"] == batch_id
+            body = await wait_for(client, url, lambda b: b["status"] == "cancelled", timeout=60)
+            import psutil
+
+            from tests.integration.test_cancel import kernels
+
+            _, alive = psutil.wait_procs(kernels(), timeout=10)
+            assert not alive, f"kernels left after the cancel: {alive}"
+            handle = temporal_env.client.get_workflow_handle(batch_workflow_id(batch_id))
+            assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+            await Replayer(workflows=[BatchReportWorkflow]).replay_workflow(await handle.fetch_history())
+            again = await client.post(f"{url}/cancel")
+            assert again.status_code == 409 and "already finished (cancelled)" in again.json()["detail"]
+            status = (await client.get(body["reports"][0]["status_url"])).json()
+            listed = (await client.get("/api/v1/reports")).json()["data"]
+    # The two running reports were cancelled (as a report cancelled alone), the third was never made.
+    assert (body["total"], body["done"], body["failed"], body["cancelled"], body["running"], body["waiting"]) == (
+        3, 0, 0, 3, 0, 0)
+    assert body["completed_at"] is not None
+    assert [(rep["index"], rep["status"]) for rep in body["reports"]] == [(0, "cancelled"), (1, "cancelled")]
+    assert status["batch_id"] == batch_id and status["schedule_id"] is None
+    assert {item["batch_id"] for item in listed} == {batch_id}
+    with sessions() as session:
+        for report in batch_store.batch_reports(session, batch_id=uuid.UUID(batch_id)):
+            assert report.status == "cancelled" and report.error == "cancelled by request"
+            assert {c.status for c in report.components} == {"cancelled"}
+        assert batch_store.batch_report(session, batch_id=uuid.UUID(batch_id), index=2) is None

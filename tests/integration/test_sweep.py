@@ -1,5 +1,5 @@
-"""The worker's periodic sweep on the real Temporal dev server: stranded reports started, ended runs settled,
-scratch folders of dead workers removed."""
+"""The worker's periodic sweep on the real Temporal dev server: stranded reports and batches started, ended runs
+settled, scratch folders of dead workers removed."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from sqlalchemy import update
 from tests.integration.test_report_run import load_survey, queue_report
 from workbench.statuses import ComponentStatus, ReportStatus
 from workbench.storage import reports as report_store
-from workbench.storage.db import transaction
-from workbench.storage.models import Report, utcnow
+from workbench.storage.db import make_engine, make_sessionmaker, transaction
+from workbench.storage.models import DEFAULT_ORGANIZATION_ID, Report, ReportBatch, utcnow
 from workers.shared import ReportOutcome
-from workers.sweep import run_sweeper, sweep_once
+from workers.sweep import STRANDED_AFTER, global_sweep_once, run_sweeper, sweep_once
 from workers.worker import build_worker
 
 pytestmark = pytest.mark.temporal
@@ -88,3 +88,41 @@ async def test_scratch_folders_of_finished_reports_are_removed(temporal_env, set
     result = await sweep_once(temporal_env.client, settings, sessions)
     assert result.work_dirs_removed == 2
     assert sorted(p.name for p in work.iterdir()) == sorted([str(running.id), "not-a-report"])
+
+
+async def test_a_batch_whose_start_was_lost_is_started_once_by_the_sweep(temporal_env, settings) -> None:
+    from tests.integration.test_cancel import api
+    from workbench.reports import batches
+    from workbench.storage import batches as batch_store
+    from workers.batches import BatchOutcome, batch_workflow_id
+    from workers.starter import start_stranded_batches
+
+    survey_id = load_survey(settings, responses=15)
+    sessions = make_sessionmaker(make_engine(settings.effective_database_url))
+    made = []
+    with transaction(sessions) as session:
+        for _ in range(3):  # stored by the API, which died before starting their workflows
+            made.append(batches.create_batch(session, organization_id=DEFAULT_ORGANIZATION_ID,
+                                             survey_ids=[survey_id], component_names=["basic_stats"],
+                                             notebooks_dir=settings.notebooks_dir).id)
+    lost, cancelled, fresh = made
+    with transaction(sessions) as session:
+        session.execute(update(ReportBatch).where(ReportBatch.id.in_([lost, cancelled])).values(
+            created_at=utcnow() - timedelta(seconds=30)))
+    # Cancelling a batch without a workflow settles it at once (200); the sweep leaves it, and the fresh one.
+    async with api(settings, temporal_env.client) as client:
+        r = await client.post(f"/api/v1/report-batches/{cancelled}/cancel")
+        assert r.status_code == 200, r.text
+        assert (r.json()["status"], r.json()["cancelled"], r.json()["waiting"]) == ("cancelled", 1, 0)
+    result = await global_sweep_once(temporal_env.client, settings, sessions)
+    assert result.batches_started == [str(lost)]
+    # Still queued until a worker serves it: a second start (another worker's sweep) is refused and harmless.
+    assert await start_stranded_batches(temporal_env.client, settings, sessions, STRANDED_AFTER) == []
+    handle = temporal_env.client.get_workflow_handle(batch_workflow_id(lost), result_type=BatchOutcome)
+    with ThreadPoolExecutor(2) as executor:
+        async with build_worker(temporal_env.client, settings, executor, sessions):
+            outcome = await asyncio.wait_for(handle.result(), timeout=60)
+    assert (outcome.total, outcome.done, outcome.failed, outcome.cancelled) == (1, 1, 0, 0)
+    with sessions() as session:
+        statuses = {b: batch_store.load_batch(session, batch_id=b).status for b in made}  # type: ignore[union-attr]
+    assert statuses == {lost: "completed", cancelled: "cancelled", fresh: "queued"}

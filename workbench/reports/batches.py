@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.reports.request import ReportRequestError, SurveyNotFound, create_report_run, resolve_request
 from workbench.storage import batches as store
 from workbench.storage import surveys as survey_store
+from workbench.storage.db import transaction
 from workbench.storage.models import ReportBatch, Response, Survey
 from workbench.surveys.schema import SEGMENT_KINDS
 
@@ -135,3 +136,39 @@ def create_batch_report(
     session.flush()
     return report.id
 
+
+
+CANCEL_REASON = "cancelled with its batch"
+
+
+class BatchCancelRefused(ValueError):
+    """The batch cannot be cancelled (`status`: 404 unknown or another organization's, 409 already finished)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def check_cancellable(batch: ReportBatch | None, batch_id: uuid.UUID) -> ReportBatch:
+    """The batch, if it can be cancelled; raises `BatchCancelRefused`."""
+    if batch is None:
+        raise BatchCancelRefused(404, f"batch {batch_id} not found")
+    if batch.status in store.FINISHED:
+        raise BatchCancelRefused(409, f"batch {batch_id} has already finished ({batch.status}); nothing to cancel")
+    return batch
+
+
+def cancel_batch_rows(sessions: sessionmaker[Session], *, batch_id: uuid.UUID,
+                      reason: str = CANCEL_REASON) -> list[uuid.UUID]:
+    """Mark the batch cancelled (unless it has finished meanwhile), then its reports that have not finished:
+    those whose workflow never started (a running report's own workflow settles it when cancelled; here it
+    has ended or never began). Returns the reports cancelled here. Idempotent."""
+    from workbench.reports import steps
+
+    with transaction(sessions) as session:
+        store.set_batch_status(session, batch_id=batch_id, status=store.BatchStatus.CANCELLED,
+                               only_from=(store.BatchStatus.QUEUED, store.BatchStatus.RUNNING))
+        leftover = store.unfinished_batch_reports(session, batch_id=batch_id)
+    for report_id in leftover:
+        steps.cancel_report(sessions, report_id, reason)  # nothing when it finished meanwhile
+    return leftover

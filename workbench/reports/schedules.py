@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
+from workbench.components import ComponentError, components
 from workbench.reports.request import ReportRequestError, SurveyNotFound, create_report_run, resolve_request
 from workbench.storage import schedules as store
 from workbench.storage import surveys as survey_store
@@ -109,6 +110,63 @@ def create_schedule(
         interval_seconds=request.interval_seconds, time_zone=request.time_zone,
         component_names=request.component_names, parameters=request.parameters, paused=paused,
         created_by=created_by)
+
+
+UPDATABLE = frozenset({"cron", "interval_seconds", "time_zone", "components", "parameters"})
+
+
+def check_schedule_update(
+    session: Session, *, schedule: ReportSchedule, changes: Mapping[str, Any], notebooks_dir: Path,
+    remote_engines: bool = False,
+) -> ScheduleRequest:
+    """The schedule as it would be with `changes` (only the fields given, by request name: `cron`,
+    `interval_seconds`, `time_zone`, `components`, `parameters`), checked as a new request is (raises
+    `ReportRequestError` naming the field). Giving `cron` drops `interval_seconds` and the other way round;
+    `time_zone` or `components` given as null take the defaults (UTC, all); new `components` without
+    `parameters` keep the parameters of the components still run."""
+    unknown = sorted(set(changes) - UPDATABLE)
+    if unknown:
+        raise ReportRequestError(unknown[0], f"{unknown[0]} cannot be changed; make a new schedule instead")
+    cron, interval = schedule.cron, schedule.interval_seconds
+    if "cron" in changes or "interval_seconds" in changes:
+        cron, interval = changes.get("cron"), changes.get("interval_seconds")
+    names = changes["components"] if "components" in changes else list(schedule.component_names)
+    parameters = dict((changes["parameters"] if "parameters" in changes else schedule.parameters) or {})
+    if "components" in changes and "parameters" not in changes:
+        try:
+            kept = set(components.resolve(names))
+        except ComponentError:
+            kept = None  # the check below names the problem
+        if kept is not None:
+            parameters = {name: values for name, values in parameters.items() if name in kept}
+    return check_schedule_request(
+        session, organization_id=schedule.organization_id, survey_id=schedule.survey_id, cron=cron,
+        interval_seconds=interval, time_zone=changes.get("time_zone", schedule.time_zone), component_names=names,
+        parameters=parameters, notebooks_dir=notebooks_dir, remote_engines=remote_engines)
+
+
+def updated_schedule(schedule: ReportSchedule, request: ScheduleRequest) -> ReportSchedule:
+    """A detached copy of `schedule` with `request`'s times and request (what its Temporal Schedule is made
+    from), not stored."""
+    return ReportSchedule(
+        id=schedule.id, organization_id=schedule.organization_id, survey_id=schedule.survey_id,
+        cron=request.cron, interval_seconds=request.interval_seconds, time_zone=request.time_zone,
+        component_names=list(request.component_names), parameters=dict(request.parameters),
+        paused=schedule.paused, created_by=schedule.created_by, created_at=schedule.created_at,
+        last_run_at=schedule.last_run_at, last_error=schedule.last_error)
+
+
+def apply_schedule_update(
+    session: Session, *, schedule_id: uuid.UUID, request: ScheduleRequest,
+) -> ReportSchedule | None:
+    """Store the checked change on the schedule's row (None when it is gone meanwhile)."""
+    row = store.load_schedule(session, schedule_id=schedule_id)
+    if row is None:
+        return None
+    row.cron, row.interval_seconds, row.time_zone = request.cron, request.interval_seconds, request.time_zone
+    row.component_names, row.parameters = list(request.component_names), dict(request.parameters)
+    session.flush()
+    return row
 
 
 class ScheduleGone(LookupError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -20,11 +21,16 @@ class BatchStatus:
     RUNNING = "running"
     COMPLETED = "completed"  # every item ended (some reports may have failed: see the counts)
     FAILED = "failed"  # the batch itself could not run (its workflow could not be started)
+    CANCELLED = "cancelled"  # cancelled by request: no further report starts, running ones were cancelled
+
+
+FINISHED = (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED)
 
 
 # How a report's status counts in its batch's progress.
 DONE = (ReportStatus.COMPLETED, ReportStatus.PARTIAL)
-FAILED = (ReportStatus.FAILED, ReportStatus.CANCELLED)
+FAILED = (ReportStatus.FAILED,)
+CANCELLED = (ReportStatus.CANCELLED,)
 
 
 def create_batch(
@@ -64,26 +70,49 @@ def record_item_error(session: Session, *, batch_id: uuid.UUID, index: int, mess
         batch.item_errors = {**(batch.item_errors or {}), str(index): message}
 
 
-def set_batch_status(session: Session, *, batch_id: uuid.UUID, status: str, error: str | None = None) -> None:
+def set_batch_status(session: Session, *, batch_id: uuid.UUID, status: str, error: str | None = None,
+                     only_from: tuple[str, ...] | None = None) -> bool:
+    """Set the batch's status (and when it started or ended); with `only_from`, only from one of those statuses
+    (a cancelled batch is not made running or completed again). Whether the row changed."""
     values: dict[str, Any] = {"status": status, "error": error}
     if status == BatchStatus.RUNNING:
         values["started_at"] = utcnow()
-    if status in (BatchStatus.COMPLETED, BatchStatus.FAILED):
+    if status in FINISHED:
         values["completed_at"] = utcnow()
-    session.execute(update(ReportBatch).where(ReportBatch.id == batch_id).values(**values))
+    stmt = update(ReportBatch).where(ReportBatch.id == batch_id)
+    if only_from is not None:
+        stmt = stmt.where(ReportBatch.status.in_(only_from))
+    return bool(getattr(session.execute(stmt.values(**values)), "rowcount", 0))
+
+
+def queued_batches(session: Session, *, older_than: timedelta) -> list[ReportBatch]:
+    """Batches still `queued` after `older_than`: their workflow may never have been started (the API died
+    between storing the batch and starting it). Those whose workflow runs but has not begun are listed too:
+    starting them again is a no-op."""
+    stmt = select(ReportBatch).where(ReportBatch.status == BatchStatus.QUEUED,
+                                     ReportBatch.created_at < utcnow() - older_than)
+    return list(session.scalars(stmt.order_by(ReportBatch.created_at)))
+
+
+def unfinished_batch_reports(session: Session, *, batch_id: uuid.UUID) -> list[uuid.UUID]:
+    """The batch's reports not finished yet (queued or running), by index."""
+    return list(session.scalars(select(Report.id).where(
+        Report.batch_id == batch_id, Report.status.in_((ReportStatus.QUEUED, ReportStatus.RUNNING)))
+        .order_by(Report.batch_index)))
 
 
 @dataclass(frozen=True)
 class BatchCounts:
     total: int
     done: int  # reports completed or partial
-    failed: int  # reports failed or cancelled, and items that could not become a report
+    failed: int  # reports failed, and items that could not become a report
     running: int  # reports queued or running
-    waiting: int  # items whose report is not made yet
+    waiting: int  # items whose report is not made yet (0 once the batch was cancelled)
+    cancelled: int = 0  # reports cancelled, and the items a cancelled batch never made a report of
 
     def as_dict(self) -> dict[str, int]:
         return {"total": self.total, "done": self.done, "failed": self.failed, "running": self.running,
-                "waiting": self.waiting}
+                "waiting": self.waiting, "cancelled": self.cancelled}
 
 
 def batch_counts(session: Session, batch: ReportBatch) -> BatchCounts:
@@ -91,7 +120,11 @@ def batch_counts(session: Session, batch: ReportBatch) -> BatchCounts:
         select(Report.status, func.count()).where(Report.batch_id == batch.id).group_by(Report.status))}
     done = sum(by_status.get(s, 0) for s in DONE)
     failed = sum(by_status.get(s, 0) for s in FAILED) + len(batch.item_errors or {})
+    cancelled = sum(by_status.get(s, 0) for s in CANCELLED)
     running = sum(by_status.get(s, 0) for s in (ReportStatus.QUEUED, ReportStatus.RUNNING))
     total = len(batch.items)
-    return BatchCounts(total=total, done=done, failed=failed, running=running,
-                       waiting=max(total - done - failed - running, 0))
+    waiting = max(total - done - failed - cancelled - running, 0)
+    if batch.status == BatchStatus.CANCELLED:  # what was not made yet never will be
+        cancelled, waiting = cancelled + waiting, 0
+    return BatchCounts(total=total, done=done, failed=failed, running=running, waiting=waiting,
+                       cancelled=cancelled)
