@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     cell_timeout_seconds: int = Field(600, ge=1, description="Longest a single notebook cell may run")
     component_timeout_seconds: int = Field(1800, ge=1, description="Longest one component activity may run")
     heartbeat_timeout_seconds: int = Field(30, ge=2, description="A worker silent this long is presumed dead")
+    worker_graceful_shutdown_seconds: int = Field(
+        30, ge=0, description="On SIGTERM a worker stops polling and gives running activities this long to finish; "
+                              "then they are cancelled (their kernels ended) and retried on another worker")
     max_concurrent_activities: int = Field(4, ge=1, description="Notebooks one worker runs at once (notebooks queue)")
     ai_concurrent_activities: int = Field(2, ge=1, description="Model-calling components one worker runs at once")
     reports_concurrent_activities: int = Field(16, ge=1, description="Bookkeeping steps one worker runs at once")

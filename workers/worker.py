@@ -1,8 +1,9 @@
 """The worker process: connects to Temporal and the database, runs report workflows and activities.
 
-`python -m workers.worker` (or `workbench worker`). SIGTERM/SIGINT stop polling, let running activities finish
-within the graceful timeout, then exit; notebook kernels are shut down by their activities, the kernel pool's
-waiting kernels (`workbench.kernel_pool`, `notebooks` queue) on the way out.
+`python -m workers.worker` (or `workbench worker`). SIGTERM/SIGINT stop polling on every queue at once, let running
+activities finish within the grace period (`worker_graceful_shutdown_seconds`), then cancel what still runs (its
+attempt fails and is retried on another worker) and exit; notebook kernels are shut down by their activities, the
+kernel pool's waiting kernels (`workbench.kernel_pool`, `notebooks` queue) on the way out.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ from workers.workflows import ReportWorkflow
 log = logging.getLogger("workbench.worker")
 
 
-GRACEFUL_SHUTDOWN = timedelta(seconds=30)  # running activities get this long to finish on SIGTERM
+# Running activities get this long to finish on SIGTERM (the default of `worker_graceful_shutdown_seconds`).
+GRACEFUL_SHUTDOWN = timedelta(seconds=Settings.model_fields["worker_graceful_shutdown_seconds"].default)
+
+
+def graceful_shutdown(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.worker_graceful_shutdown_seconds)
 
 
 def concurrency(settings: Settings, queue: Queue) -> int:
@@ -56,7 +62,15 @@ class WorkerGroup:
             await self._stack.enter_async_context(worker)
         return self
 
+    async def shutdown(self) -> None:
+        """Stop polling on every queue at once, then wait for running activities (cancelled after the grace period).
+
+        Exited one by one, a queue would keep taking new tasks (a new report's workflow, say) while another drains,
+        and the drains would add up beyond the grace period. Safe to call more than once."""
+        await asyncio.gather(*(worker.shutdown() for worker in self.workers))
+
     async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
         await self._stack.aclose()
 
 
@@ -82,8 +96,8 @@ def build_worker(
             kinds = {"workflows": [BatchReportWorkflow], "activities": BatchActivities(settings, sessions).all()}
         workers.append(Worker(
             client, task_queue=queue_name(settings.task_queue, queue), activity_executor=executor,
-            max_concurrent_activities=concurrency(settings, queue), graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-            **kinds,
+            max_concurrent_activities=concurrency(settings, queue),
+            graceful_shutdown_timeout=graceful_shutdown(settings), **kinds,
         ))
     return WorkerGroup(workers)
 
@@ -110,9 +124,9 @@ async def run_worker(settings: Settings, queues: list[Queue] | None = None) -> N
             sweeper = asyncio.create_task(run_sweeps(client, settings, sessions, stop))
             watcher = asyncio.create_task(health.watch(client, stop))
             await stop.wait()
-            log.info("shutting down: finishing running activities")
-            await sweeper
-            await watcher
+            log.info("shutting down: no new tasks; running activities get %s s to finish",
+                     settings.worker_graceful_shutdown_seconds)
+            await asyncio.gather(group.shutdown(), sweeper, watcher)
         if server is not None:
             server.shutdown()
             server.server_close()

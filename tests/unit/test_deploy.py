@@ -192,9 +192,9 @@ def test_the_options_the_deployment_relies_on_exist(argv: list[str], option: str
 
 
 def test_worker_pools_serve_the_task_queues_the_code_uses() -> None:
-    # The starter sends workflows and bookkeeping to `reports` and each component to its spec's queue: each must
-    # have a pool, or that work waits forever. Names come from workers/queues.py.
-    needed = {Queue.REPORTS.value} | {Queue(spec.queue).value for spec in components.specs()}
+    # The starter sends workflows and bookkeeping to `reports`, each component to its spec's queue and batch
+    # workflows to `batch`: each must have a pool, or that work waits forever. Names come from workers/queues.py.
+    needed = {Queue.REPORTS.value, Queue.BATCH.value} | {Queue(spec.queue).value for spec in components.specs()}
     known = {q.value for q in Queue}
     pools = worker_pools()
     for where, queues in pools.items():
@@ -215,12 +215,19 @@ def seconds(value: str | int) -> float:
 
 
 def test_workers_get_longer_to_stop_than_their_drain() -> None:
-    drain = GRACEFUL_SHUTDOWN.total_seconds()
+    # The drain is the setting's default unless the service sets it (compose environment, k8s env or ConfigMap).
+    variable = "WORKBENCH_WORKER_GRACEFUL_SHUTDOWN_SECONDS"
+    default = Settings.model_fields["worker_graceful_shutdown_seconds"].default
+    assert default == GRACEFUL_SHUTDOWN.total_seconds()
     for name, svc in app_services().items():
         if svc["command"][0] == "worker":
+            drain = float((svc.get("environment") or {}).get(variable) or default)
             assert seconds(svc.get("stop_grace_period", "10s")) > drain, f"compose:{name} is killed mid-drain"
+    configmap = {k: v for _, doc in k8s_documents() if doc["kind"] == "ConfigMap" for k, v in doc["data"].items()}
     for _, doc in k8s_documents():
         if doc["kind"] == "Deployment" and doc["spec"]["template"]["spec"]["containers"][0]["args"][0] == "worker":
+            env = {e["name"]: e.get("value") for e in doc["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+            drain = float(env.get(variable) or configmap.get(variable) or default)
             grace = doc["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
             assert grace > drain, f"{doc['metadata']['name']} is killed mid-drain"
 
