@@ -55,9 +55,7 @@ STILL_RUNNING: dict[int | str, dict[str, Any]] = {
 
 def status_public(report: Report) -> ReportStatusPublic:
     """The report's status, with the schedule or batch that made it (null: none)."""
-    public = ReportStatusPublic.model_validate(report_status_view(report))
-    public.schedule_id, public.batch_id = report.schedule_id, report.batch_id
-    return public
+    return ReportStatusPublic.model_validate(report_status_view(report))
 
 
 def component_public(row: ReportComponent) -> ComponentPublic:

@@ -24,7 +24,7 @@ from tests.integration.test_cancel import api, wait_for
 from tests.integration.test_report_run import load_survey
 from workbench.access import Role
 from workbench.reports.steps import segment_snapshot
-from workbench.reports.views import report_page_view
+from workbench.reports.views import report_page_view, report_status_view
 from workbench.storage import access as access_store
 from workbench.storage import batches as batch_store
 from workbench.storage import reports as report_store
@@ -109,8 +109,14 @@ def test_a_segment_snapshot_keeps_that_segments_responses_and_the_sweep_leaves_b
         report = report_store.create_report(session, organization_id=DEFAULT_ORGANIZATION_ID,
                                             survey_id=uuid.UUID(survey_id), component_names=["basic_stats"])
         report.batch_id, report.batch_index = uuid.uuid4(), 0
+        batch_id, report_id = report.batch_id, report.id
     with db() as session:
         assert report_store.queued_reports(session, older_than=timedelta(seconds=-60)) == []
+        # Every status reader (the API, the progress stream's state event) names the batch.
+        loaded = report_store.load_report(session, report_id=report_id)
+        assert loaded is not None
+        view = report_status_view(loaded)
+        assert (view.batch_id, view.schedule_id) == (batch_id, None)
 
 
 # --- on the real Temporal dev server ---------------------------------------------------------------------------

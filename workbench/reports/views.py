@@ -62,6 +62,8 @@ class ReportStatusView:
     started_at: datetime | None
     completed_at: datetime | None
     links: ReportLinks
+    schedule_id: uuid.UUID | None = None  # the schedule whose run made it
+    batch_id: uuid.UUID | None = None  # the batch it belongs to
 
 
 def component_status_view(c: ReportComponent) -> ComponentStatusView:
@@ -86,6 +88,7 @@ def report_status_view(report: Report, base_url: str = "") -> ReportStatusView:
         failed_components=[p.name for p in parts if p.status in (ComponentStatus.FAILED, ComponentStatus.SKIPPED)],
         components=parts, parameters=dict(report.parameters or {}), created_at=report.created_at,
         started_at=report.started_at, completed_at=report.completed_at, links=ReportLinks.of(report.id, base_url),
+        schedule_id=report.schedule_id, batch_id=report.batch_id,
     )
 
 
