@@ -1,23 +1,161 @@
-"""Helpers for code running inside component notebooks: load the snapshot, emit the result."""
+"""Helpers for code running inside component notebooks: load the snapshot, emit the result.
+
+The snapshot comes as `snapshot.json` (what analysts read, and the bundled sample's format) and, in a report run,
+as `snapshot.parquet` beside it: the same data in columns, written once from the JSON (`write_snapshot_parquet`).
+`load_snapshot` prefers the Parquet sibling and reads only the columns a notebook asks for.
+
+The Parquet layout (`SNAPSHOT_FORMAT` 1; schema metadata `workbench.snapshot` describes the rest):
+
+* `respondent_id` (string) and `started_at`, `completed_at`: the timestamps as their ISO 8601 text in the JSON,
+  parsed by the same (pydantic) parser on load, so time zones and offsets come back as the JSON path gives them.
+* One column per question key (named `answers.<key>` when the key is one of the names above), typed where every
+  answer given has one JSON type: `string`, `int64` (ints in range), `float64`, `list<string>` (multi-choice);
+  otherwise (mixed types, booleans, objects, a present `null`) each answer is its JSON text (`json`). A null
+  cell is an unanswered question (the key is absent from the response's answers).
+* `__extra_answers__` (JSON object text) when some response answers keys that are not questions, and
+  `__answer_order__` (dictionary-encoded JSON lists) when some response lists its answers in another order than
+  the survey's questions: the loaded answers are then equal to the JSON's, key order included.
+* Schema metadata `workbench.survey`: the survey definition as JSON (validated on load; it is small).
+"""
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import io
 import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pydantic_core
+from pydantic import TypeAdapter
 
 from workbench.results import emit_result
-from workbench.surveys.schema import Snapshot
+from workbench.surveys.schema import ResponseRecord, Snapshot, SnapshotSurvey, SurveyDefinition
 
-__all__ = ["emit_result", "load_result", "load_snapshot", "responses_frame", "show_figure"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["emit_result", "load_result", "load_snapshot", "needed_questions", "responses_frame", "show_figure",
+           "write_snapshot_parquet"]
+
+SNAPSHOT_FORMAT = 1
+META_KEY = b"workbench.snapshot"
+SURVEY_KEY = b"workbench.survey"
+RECORD_COLUMNS = ("respondent_id", "started_at", "completed_at")
+EXTRA_COLUMN = "__extra_answers__"
+ORDER_COLUMN = "__answer_order__"
+INT64_RANGE = (-(2**63), 2**63 - 1)
+# From these sizes on a loaded snapshot is frozen out of the cyclic collector (`_kept_out_of_collections`).
+LARGE_ROWS = 50_000
+LARGE_JSON_BYTES = 16 * 2**20
+
+# Which questions a notebook needs: keys, or a function of the survey returning them (it runs before the answers
+# are read, so it can depend on the survey's declared segments).
+Questions = Iterable[str] | Callable[[SurveyDefinition], Iterable[str]]
+
+_TIMES: TypeAdapter[list[datetime | None]] = TypeAdapter(list[datetime | None])
+_RECORD_FIELDS = frozenset(ResponseRecord.model_fields)
+_SNAPSHOT_FIELDS = frozenset(Snapshot.model_fields)
 
 
-def load_snapshot(path: str | Path) -> Snapshot:
-    """Read and validate a snapshot file (the pipeline's input, or the bundled sample)."""
-    return Snapshot.model_validate_json(Path(path).read_bytes())
+class _Absent:
+    """An unanswered question in a decoded column (None can be an answer of a `json` column)."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+ABSENT: Any = _Absent()
+
+
+def parquet_sibling(path: str | Path) -> Path:
+    """Where the Parquet form of the snapshot file `path` lives: same folder and stem, `.parquet`."""
+    return Path(path).with_suffix(".parquet")
+
+
+def load_snapshot(path: str | Path, questions: Questions | None = None) -> Snapshot:
+    """Read a snapshot file (the pipeline's input, or the bundled sample).
+
+    With a `.parquet` sibling written from this very JSON (same stem, as a report run writes; its recorded sha256
+    is checked), that is read instead: only the columns of `questions` and of the questions their skip logic
+    (`required_if`) depends on, and without validating every response again (they were validated at import).
+    Otherwise the JSON is read and validated.
+
+    Args:
+        path: The snapshot's JSON file (or its `.parquet` file).
+        questions: Question keys whose answers are needed, or a function of the survey returning them; None: all.
+            Answers to other questions are left out of the responses, whichever file is read, so a notebook
+            behaves the same on the bundled sample as in a report run. Unknown keys are ignored.
+
+    Returns:
+        The snapshot; without `questions`, equal to `Snapshot.model_validate_json` of the JSON file.
+    """
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return read_snapshot_parquet(path, questions)
+    sibling = parquet_sibling(path)
+    if sibling.is_file() and parquet_json_sha256(sibling) == _sha256(path):  # not one left from other data
+        return read_snapshot_parquet(sibling, questions)
+    with _gc_paused(), _kept_out_of_collections(path.stat().st_size >= LARGE_JSON_BYTES):
+        snapshot = Snapshot.model_validate_json(path.read_bytes())
+        if questions is not None:
+            wanted = needed_questions(snapshot.survey, questions)
+            for record in snapshot.responses:
+                answers = record.answers
+                if any(k not in wanted for k in answers):
+                    record.__dict__["answers"] = {k: v for k, v in answers.items() if k in wanted}
+    return snapshot
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def needed_questions(survey: SurveyDefinition, questions: Questions) -> set[str]:
+    """The keys of `questions` plus every question their `asked` conditions name (transitively)."""
+    chosen = questions(survey) if callable(questions) else questions
+    keys = {chosen} if isinstance(chosen, str) else set(chosen)  # a lone key, not its letters
+    by_key = {q.key: q for q in survey.questions}
+    pending = list(keys)
+    while pending:
+        question = by_key.get(pending.pop())
+        condition = question.required_if if question is not None else None
+        if condition is not None and condition.question not in keys:
+            keys.add(condition.question)
+            pending.append(condition.question)
+    return keys
+
+
+@contextmanager
+def _kept_out_of_collections(large: bool) -> Iterator[None]:
+    """A large snapshot is the kernel's long-lived data: the cyclic collector's full passes would walk its million
+    objects again and again while the analyses run (a second each at 200,000 responses), so what is alive once it
+    is loaded is frozen (`gc.freeze`), after collecting what was garbage before. Reference counting still frees it
+    (responses hold no cycles); small snapshots (tests, the sample) leave the collector alone."""
+    if large:
+        gc.collect()
+    yield
+    if large:
+        gc.freeze()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Build many small objects without the cyclic collector running over them again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_result(path: str | Path) -> dict[str, Any]:
@@ -32,16 +170,15 @@ def responses_frame(snapshot: Snapshot) -> pd.DataFrame:
     """One row per response: `respondent_id`, `started_at`, `completed_at` (UTC, NaT if unfinished),
     `completed` (bool), then one column per question key (None where not answered; lists for multi-choice)."""
     keys = [q.key for q in snapshot.survey.questions]
-    rows = [
-        {
-            "respondent_id": r.respondent_id,
-            "started_at": r.started_at,
-            "completed_at": r.completed_at,
-            **{k: r.answers.get(k) for k in keys},
-        }
-        for r in snapshot.responses
-    ]
-    frame = pd.DataFrame(rows, columns=["respondent_id", "started_at", "completed_at", *keys])
+    responses = snapshot.responses
+    columns = {  # column by column: one dict per row would cost twice as much
+        "respondent_id": [r.respondent_id for r in responses],
+        "started_at": [r.started_at for r in responses],
+        "completed_at": [r.completed_at for r in responses],
+        **{k: [r.answers.get(k) for r in responses] for k in keys},
+    }
+    names = ["respondent_id", "started_at", "completed_at", *keys]
+    frame = pd.DataFrame(columns if responses else [], columns=names)  # no rows: object columns, as ever
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
     frame["completed_at"] = pd.to_datetime(frame["completed_at"], utc=True)
     frame.insert(3, "completed", frame["completed_at"].notna())
@@ -60,3 +197,194 @@ def show_figure(fig: Any, alt: str) -> None:
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     pyplot.close(fig)  # a no-op for figures pyplot does not manage
     display(Image(data=buffer.getvalue(), format="png"), metadata={"image/png": {"alt": alt}})
+
+
+# --- the Parquet form ---------------------------------------------------------------------------------------
+
+
+def _answer_column(key: str) -> str:
+    return f"answers.{key}" if key in RECORD_COLUMNS or key in (EXTRA_COLUMN, ORDER_COLUMN) else key
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _encode(values: list[Any]) -> tuple[str, pa.Array]:
+    """One question's answers (ABSENT where unanswered) as a typed column where the JSON types allow it."""
+    import pyarrow as pa
+
+    present = [v for v in values if v is not ABSENT]
+    types = {type(v) for v in present}
+    cells = [None if v is ABSENT else v for v in values]
+    if types <= {str}:
+        return "string", pa.array(cells, pa.large_string())
+    if types == {int} and INT64_RANGE[0] <= min(present) and max(present) <= INT64_RANGE[1]:
+        return "int64", pa.array(cells, pa.int64())
+    if types == {float}:
+        return "float64", pa.array(cells, pa.float64())
+    if types == {list} and all(type(x) is str for v in present for x in v):
+        return "strings", pa.array(cells, pa.list_(pa.large_string()))
+    return "json", pa.array([None if v is ABSENT else _json_text(v) for v in values], pa.large_string())
+
+
+def snapshot_table(json_bytes: bytes) -> pa.Table:
+    """The Parquet table of a snapshot JSON document (as `Snapshot.model_dump_json` writes it)."""
+    import pyarrow as pa
+
+    data = pydantic_core.from_json(json_bytes)  # the parser `model_validate_json` uses: the same answers
+    survey, responses = data["survey"], data["responses"]
+    keys = [q["key"] for q in survey["questions"]]
+    known = set(keys)
+    columns: dict[str, pa.Array] = {
+        name: pa.array([r.get(name) for r in responses], pa.large_string()) for name in RECORD_COLUMNS
+    }
+    answers = [r.get("answers") or {} for r in responses]
+    # Per distinct key sequence (few: one per answering pattern): is it in question order, and its extra keys.
+    shapes: dict[tuple[str, ...], tuple[str | None, tuple[str, ...]]] = {}
+    orders: list[str | None] = []
+    extras: list[str | None] = []
+    for row in answers:
+        sequence = tuple(row)
+        shape = shapes.get(sequence)
+        if shape is None:
+            extra = tuple(k for k in sequence if k not in known)
+            canonical = tuple(k for k in keys if k in row) + extra
+            shape = shapes[sequence] = (None if canonical == sequence else _json_text(list(sequence)), extra)
+        orders.append(shape[0])
+        extras.append(_json_text({k: row[k] for k in shape[1]}) if shape[1] else None)
+    encodings: dict[str, str] = {}
+    for key in keys:
+        encodings[key], columns[_answer_column(key)] = _encode([row.get(key, ABSENT) for row in answers])
+    if any(e is not None for e in extras):
+        columns[EXTRA_COLUMN] = pa.array(extras, pa.large_string())
+    if any(o is not None for o in orders):
+        columns[ORDER_COLUMN] = pa.array(orders, pa.large_string()).dictionary_encode()
+    meta = {
+        "format": SNAPSHOT_FORMAT,
+        "rows": len(responses),
+        "json_sha256": hashlib.sha256(json_bytes).hexdigest(),
+        "questions": [{"key": k, "column": _answer_column(k), "encoding": encodings[k]} for k in keys],
+        "extra_answers": EXTRA_COLUMN in columns,
+        "answer_order": ORDER_COLUMN in columns,
+    }
+    schema = pa.schema([pa.field(name, array.type) for name, array in columns.items()],
+                       metadata={META_KEY: _json_text(meta).encode(), SURVEY_KEY: _json_text(survey).encode()})
+    return pa.Table.from_arrays(list(columns.values()), schema=schema)
+
+
+def write_snapshot_parquet(json_bytes: bytes, path: str | Path, reuse: Iterable[str | Path] = ()) -> Path:
+    """Write the Parquet form of a snapshot JSON document to `path` (atomically: a reader never sees half of it).
+
+    `json_bytes` must be what `Snapshot.model_dump_json` wrote for a validated snapshot (the report's
+    `snapshot.json`): the Parquet form is read back without validating the responses again. A file of `reuse`
+    written from the same JSON (its recorded sha256 matches) is hard-linked instead, when the file system allows.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    digest = hashlib.sha256(json_bytes).hexdigest()
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        for candidate in reuse:
+            if Path(candidate) != path and parquet_json_sha256(candidate) == digest:
+                try:
+                    os.link(candidate, partial)
+                except OSError:
+                    continue  # removed meanwhile, or another file system
+                os.replace(partial, path)
+                return path
+        with _gc_paused():
+            table = snapshot_table(json_bytes)
+        pq.write_table(table, partial, compression="zstd")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def parquet_json_sha256(path: str | Path) -> str | None:
+    """The sha256 of the JSON a snapshot Parquet file was written from (its footer only), or None."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        return str(json.loads(metadata[META_KEY])["json_sha256"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+
+
+def _decode(column: pa.ChunkedArray, encoding: str) -> list[Any]:
+    """A question's column as Python answers, ABSENT where unanswered."""
+    cells = column.to_pylist()
+    if encoding == "json":
+        present = [c for c in cells if c is not None]
+        values = iter(pydantic_core.from_json("[" + ",".join(present) + "]") if present else [])
+        return [ABSENT if c is None else next(values) for c in cells]
+    if encoding not in ("string", "int64", "float64", "strings"):
+        raise ValueError(f"unknown answer encoding {encoding!r}")
+    if column.null_count:
+        return [ABSENT if c is None else c for c in cells]
+    return cells
+
+
+def _record(fields: dict[str, Any]) -> ResponseRecord:
+    # What `ResponseRecord.model_construct` builds, without its per-call overhead (200,000 of them).
+    record = ResponseRecord.__new__(ResponseRecord)
+    object.__setattr__(record, "__dict__", fields)
+    object.__setattr__(record, "__pydantic_fields_set__", set(_RECORD_FIELDS))
+    object.__setattr__(record, "__pydantic_extra__", None)
+    object.__setattr__(record, "__pydantic_private__", None)
+    return record
+
+
+def read_snapshot_parquet(path: str | Path, questions: Questions | None = None) -> Snapshot:
+    """Read a snapshot's Parquet form (see the module docstring); `questions` as in `load_snapshot`."""
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    metadata = file.schema_arrow.metadata or {}
+    meta = json.loads(metadata[META_KEY])
+    if meta.get("format") != SNAPSHOT_FORMAT:
+        raise ValueError(f"{path}: unknown snapshot format {meta.get('format')!r}")
+    survey = SnapshotSurvey.model_validate_json(metadata[SURVEY_KEY])
+    wanted = None if questions is None else needed_questions(survey, questions)
+    stored = [q for q in meta["questions"] if wanted is None or q["key"] in wanted]
+    columns = [*RECORD_COLUMNS, *(q["column"] for q in stored)]
+    extra = meta["extra_answers"] and (wanted is None or bool(wanted - {q["key"] for q in meta["questions"]}))
+    columns += [EXTRA_COLUMN] * extra + [ORDER_COLUMN] * meta["answer_order"]
+    table = file.read(columns=columns, use_threads=True)
+    with _gc_paused(), _kept_out_of_collections(table.num_rows >= LARGE_ROWS):
+        ids = table.column("respondent_id").to_pylist()
+        started = _TIMES.validate_python(table.column("started_at").to_pylist())
+        completed = _TIMES.validate_python(table.column("completed_at").to_pylist())
+        keys = [q["key"] for q in stored]
+        values = [_decode(table.column(q["column"]), q["encoding"]) for q in stored]
+        if keys:
+            answers = [{k: v for k, v in zip(keys, row, strict=True) if v is not ABSENT}
+                       for row in zip(*values, strict=True)]
+        else:
+            answers = [{} for _ in range(table.num_rows)]
+        if extra:
+            for row, text in zip(answers, table.column(EXTRA_COLUMN).to_pylist(), strict=True):
+                if text is not None:
+                    row.update((k, v) for k, v in pydantic_core.from_json(text).items()
+                               if wanted is None or k in wanted)
+        if meta["answer_order"]:
+            order = table.column(ORDER_COLUMN).combine_chunks()
+            sequences = [None if s is None else json.loads(s) for s in order.dictionary.to_pylist()]
+            for i, code in enumerate(order.indices.to_pylist()):
+                sequence = sequences[code] if code is not None else None
+                if sequence is not None:
+                    row = answers[i]
+                    answers[i] = {k: row[k] for k in sequence if k in row}
+        responses = [
+            _record({"respondent_id": i, "started_at": s, "completed_at": c, "answers": a})
+            for i, s, c, a in zip(ids, started, completed, answers, strict=True)
+        ]
+    snapshot = Snapshot.__new__(Snapshot)
+    object.__setattr__(snapshot, "__dict__", {"survey": survey, "responses": responses})
+    object.__setattr__(snapshot, "__pydantic_fields_set__", set(_SNAPSHOT_FIELDS))
+    object.__setattr__(snapshot, "__pydantic_extra__", None)
+    object.__setattr__(snapshot, "__pydantic_private__", None)
+    return snapshot

@@ -27,9 +27,11 @@ repeat the same association and count twice in the family.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from typing import Any, Literal
 
+from workbench.analysis.columns import answers_column, coerce_column
 from workbench.analysis.segments import (
     ALPHA,
     CONFIDENCE,
@@ -46,7 +48,6 @@ from workbench.analysis.segments import (
     rank_test,
     scale_by_segment,
 )
-from workbench.surveys import kinds
 from workbench.surveys.schema import SEGMENT_KINDS, Question, Snapshot, SurveyDefinition
 
 COMPARED_KINDS = ("nps", "scale", "numeric", "ordinal", "single_choice", "multi_choice")
@@ -98,6 +99,19 @@ def resolve_segment_by(survey: SurveyDefinition, segment_by: Sequence[str] | Non
     return keys, source
 
 
+def segment_keys(survey: SurveyDefinition, segment_by: Sequence[str] | None) -> list[str]:
+    """The segment questions `resolve_segment_by` picks, or none when it would raise (the analysis says why)."""
+    try:
+        return resolve_segment_by(survey, segment_by)[0]
+    except SegmentError:
+        return []
+
+
+def questions_used(survey: SurveyDefinition) -> list[str]:
+    """The questions whose answers `segment_report` reads (for `load_snapshot(path, questions=...)`)."""
+    return [q.key for q in survey.questions if q.type in COMPARED_KINDS]
+
+
 def question_name(survey: SurveyDefinition, question: Question) -> str:
     """How findings name a question: "NPS" for the only NPS question, else its key in words ("support rating").
 
@@ -112,16 +126,17 @@ def question_name(survey: SurveyDefinition, question: Question) -> str:
 
 def _answers(snapshot: Snapshot, question: Question) -> list[Any]:
     """Each response's answer to `question` as its kind reads it leniently (None: no valid answer)."""
-    kind = kinds.get(question.type)
-    return [kind.coerce(question, r.answers.get(question.key)) for r in snapshot.responses]
+    return coerce_column(question, answers_column(snapshot, question.key))
 
 
 def _groups(labels: list[str], segment: list[Any], values: list[Any]) -> dict[Hashable, list[Any]]:
     """The answers per segment label (in label order), leaving out respondents without either answer."""
     groups: dict[Hashable, list[Any]] = {label: [] for label in labels}
     for seg, value in zip(segment, values, strict=True):
-        if seg is not None and value is not None and seg in groups:
-            groups[seg].append(value)
+        if value is not None:
+            group = groups.get(seg) if seg is not None else None  # a segment answer is a label or None
+            if group is not None:
+                group.append(value)
     return groups
 
 
@@ -238,7 +253,8 @@ def segment_report(
         assert by is not None  # resolve_segment_by checked it
         labels = list(by.options or [])
         segment = answers[key]
-        sizes = {label: sum(1 for s in segment if s == label) for label in labels}
+        tally = Counter(s for s in segment if s is not None)
+        sizes = {label: tally[label] for label in labels}
         breakdown: dict[str, Any] = {
             "key": key,
             "text": by.text,
@@ -309,4 +325,5 @@ def segment_report(
     return result
 
 
-__all__ = ["COMPARED_KINDS", "CORRECTIONS", "SegmentError", "question_name", "resolve_segment_by", "segment_report"]
+__all__ = ["COMPARED_KINDS", "CORRECTIONS", "SegmentError", "question_name", "questions_used", "resolve_segment_by",
+           "segment_keys", "segment_report"]

@@ -39,8 +39,10 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from itertools import combinations
+from itertools import chain, combinations
+from types import NoneType
 from typing import Any, Literal
 
 import numpy as np
@@ -104,6 +106,12 @@ def _missing(value: Any) -> bool:
 
 def _numbers(values: Iterable[Any]) -> list[float]:
     """Finite numeric answers as floats; None, NaN, booleans and non-numbers are left out."""
+    if isinstance(values, list):
+        kinds_of = set(map(type, values))
+        if kinds_of <= {int, NoneType}:  # the usual answers (nps, scale): every int converts (or overflows) as below
+            return [float(v) for v in values if v is not None]
+        if kinds_of <= {float, NoneType}:
+            return [v for v in values if v is not None and math.isfinite(v)]
     out: list[float] = []
     for raw in values:
         if raw is None or isinstance(raw, bool | np.bool_):
@@ -333,6 +341,10 @@ def scale_by_segment(
 
 def _choices(raw: Any, multi: bool, allowed: set[Any] | None) -> list[Any]:
     """The distinct valid categories of one answer (a 1-list for single choice); [] for no answer."""
+    if type(raw) is str:  # the usual answer, its own label
+        return [raw] if allowed is None or raw in allowed else []
+    if multi and type(raw) is list and all(type(item) is str for item in raw):
+        return list(dict.fromkeys(raw if allowed is None else [x for x in raw if x in allowed]))
     if _missing(raw):
         return []
     items = list(raw) if multi and isinstance(raw, list | tuple | set | frozenset | np.ndarray) else [raw]
@@ -340,6 +352,33 @@ def _choices(raw: Any, multi: bool, allowed: set[Any] | None) -> list[Any]:
     if allowed is not None:
         labels = [x for x in labels if x in allowed]
     return list(dict.fromkeys(labels))
+
+
+def _choice_lists(values: list[Any], multi: bool, allowed: set[Any] | None) -> list[list[Any]]:
+    """`_choices` of every answer, leaving out those with none; the usual answers without a call each."""
+    types = set(map(type, values))
+    if types == {str}:  # single choice: each answer its own label
+        return [[v] for v in values if allowed is None or v in allowed]
+    out: list[list[Any]] = []
+    if multi and types <= {list, NoneType}:  # multi-choice: few distinct lists, each worked out once
+        seen: dict[tuple[Any, ...], list[Any]] = {}
+        for raw in values:
+            if raw is None:
+                continue
+            try:
+                key = tuple(raw)
+                chosen = seen.get(key)
+            except TypeError:  # an unhashable item
+                chosen = _choices(raw, multi, allowed)
+            else:
+                if chosen is None:
+                    chosen = _choices(raw, multi, allowed)
+                    if all(type(item) is str for item in key):  # only strings equal strings: True == 1
+                        seen[key] = chosen
+            if chosen:
+                out.append(chosen)
+        return out
+    return [c for c in (_choices(raw, multi, allowed) for raw in values) if c]
 
 
 def _category_order(segs: list[tuple[Any, list[list[Any]]]], categories: Sequence[Any] | None) -> list[Any]:
@@ -367,7 +406,7 @@ def categories_by_segment(
     """
     allowed = {_label(c) for c in categories} if categories is not None else None
     segs = [
-        (seg, [c for c in (_choices(raw, multi, allowed) for raw in vals) if c]) for seg, vals in _segments(groups)
+        (seg, _choice_lists(vals, multi, allowed)) for seg, vals in _segments(groups)
     ]
     order = _category_order(segs, categories)
 
@@ -401,8 +440,11 @@ def nps_group(score: Any) -> str | None:
 
 def nps_groups(groups: Groups) -> dict[Any, list[str]]:
     """Scores per segment turned into NPS groups (invalid scores dropped), for the categorical functions."""
+    # nps_group of each value, in one pass over the numbers: the same filters, the same groups
     return {
-        seg: [g for g in (nps_group(v) for v in vals) if g is not None] for seg, vals in _segments(groups)
+        seg: ["promoter" if v >= PROMOTER_MIN else "detractor" if v <= DETRACTOR_MAX else "passive"
+              for v in _numbers(vals) if v.is_integer() and 0 <= v <= 10]
+        for seg, vals in _segments(groups)
     }
 
 
@@ -523,13 +565,13 @@ def categorical_test(
     The result also carries ``shares``: per segment, the share of each category (rows of the table / row n).
     """
     allowed = {_label(c) for c in categories} if categories is not None else None
-    segs = [(seg, [c for c in (_choices(raw, False, allowed) for raw in vals) if c]) for seg, vals in _segments(groups)]
+    segs = [(seg, _choice_lists(vals, False, allowed)) for seg, vals in _segments(groups)]
     order = _category_order(segs, categories)
     index = {c: i for i, c in enumerate(order)}
     table = np.zeros((len(segs), len(order)), dtype=int)
     for i, (_, answers) in enumerate(segs):
-        for items in answers:
-            table[i, index[items[0]]] += 1
+        for category, count in Counter(items[0] for items in answers).items():
+            table[i, index[category]] += count
     result = contingency_test(table, [s for s, _ in segs], order, name=name, by=by, kind=kind)
     result["shares"] = [
         [_round(x / sum(row)) if sum(row) else None for x in row] for row in result["table"]
@@ -559,11 +601,12 @@ def option_tests(
     ``kind="option"``, ``option`` and ``focus="chosen"``; its p-values belong to the report's family.
     """
     allowed = {_label(o) for o in options} if options is not None else None
-    segs = [(seg, [c for c in (_choices(raw, True, allowed) for raw in vals) if c]) for seg, vals in _segments(groups)]
+    segs = [(seg, _choice_lists(vals, True, allowed)) for seg, vals in _segments(groups)]
     order = _category_order(segs, options)
+    chosen = [Counter(chain.from_iterable(ans)) for _, ans in segs]  # each answer lists an option once
     out = []
     for option in order:
-        table = [[sum(1 for a in ans if option in a), sum(1 for a in ans if option not in a)] for _, ans in segs]
+        table = [[tally[option], len(ans) - tally[option]] for tally, (_, ans) in zip(chosen, segs, strict=True)]
         labels = [s for s, _ in segs]
         result = contingency_test(table, labels, ["chosen", "not chosen"], name=name, by=by, kind="option")
         result["option"] = option
@@ -610,7 +653,9 @@ def rank_test(
     segs: list[tuple[Any, list[float]]] = []
     for seg, vals in _segments(groups):
         if positions is not None:
-            nums = [float(positions[_label(v)]) for v in vals if not _missing(v) and _label(v) in positions]
+            nums = [float(positions[v]) if type(v) is str else float(positions[_label(v)])
+                    for v in vals if (type(v) is str and v in positions)
+                    or (type(v) is not str and not _missing(v) and _label(v) in positions)]
         else:
             nums = _numbers(vals)
         segs.append((seg, nums))

@@ -14,7 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from workbench.surveys.schema import QuestionType, Snapshot
+from workbench.analysis.columns import answers_column
+from workbench.surveys.schema import QuestionType, Snapshot, SurveyDefinition
 from workbench.text.engines import (
     DEFAULT_ENGINE,
     LABELS,
@@ -40,8 +41,16 @@ T = TypeVar("T")
 __all__ = [
     "DEFAULT_ENGINE", "LABELS", "MAX_QUOTE_CHARS", "NEGATIVE_THRESHOLD", "POSITIVE_THRESHOLD", "EngineRegistry",
     "SentimentEngine", "VaderEngine", "analyze_sentiment", "distinct_texts", "engines", "get", "label",
-    "register", "text_answers",
+    "questions_used", "register", "text_answers",
 ]
+
+
+def questions_used(survey: SurveyDefinition, segment_by: Sequence[str] | None = None) -> list[str]:
+    """The questions whose answers `analyze_sentiment` reads with this `segment_by`: the text questions and the
+    segment questions (for `load_snapshot(path, questions=...)`)."""
+    from workbench.analysis.segment_report import segment_keys
+
+    return [q.key for q in survey.questions if q.type == QuestionType.TEXT] + segment_keys(survey, segment_by)
 
 
 def label(score: float) -> str:
@@ -51,11 +60,8 @@ def label(score: float) -> str:
 
 def text_answers(snapshot: Snapshot, key: str) -> list[tuple[str | None, str]]:
     """(respondent_id, text) of every non-blank string answer to `key`, in response order."""
-    return [
-        (r.respondent_id, value.strip())
-        for r in snapshot.responses
-        if isinstance(value := r.answers.get(key), str) and value.strip()
-    ]
+    return [(r.respondent_id, text) for r in snapshot.responses
+            if isinstance(value := r.answers.get(key), str) and (text := value.strip())]
 
 
 def distinct_texts(items: Sequence[T], text_of: Callable[[T], str]) -> list[T]:
@@ -152,8 +158,8 @@ def analyze_sentiment(
         ]
         all_rows.extend(rows)
         # response indices of the answers, in text_answers' order (same filter), for the per-segment figures
-        indices = [i for i, r in enumerate(snapshot.responses)
-                   if isinstance(value := r.answers.get(q.key), str) and value.strip()]
+        indices = [i for i, value in enumerate(answers_column(snapshot, q.key))
+                   if isinstance(value, str) and value.strip()]
         by_index[q.key] = [(i, p.label, round(p.score, 4))
                            for i, p in zip(indices, scored.predictions, strict=True) if p is not None]
         _add_set_aside(overall_aside, scored.set_aside)

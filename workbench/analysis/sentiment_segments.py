@@ -11,12 +11,13 @@ least small. Set-aside answers (unreadable language, no words) are not scored, s
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+from workbench.analysis.columns import answers_column, coerce_column
 from workbench.analysis.segment_report import question_name, resolve_segment_by
 from workbench.analysis.segments import ALPHA, adjust_family, categorical_test, format_p
-from workbench.surveys import kinds
 from workbench.surveys.schema import Question, Snapshot
 from workbench.text.engines import LABELS
 
@@ -25,8 +26,7 @@ Scored = tuple[int, str, float]
 
 
 def _segment_values(snapshot: Snapshot, question: Question) -> list[Any]:
-    kind = kinds.get(question.type)
-    return [kind.coerce(question, r.answers.get(question.key)) for r in snapshot.responses]
+    return coerce_column(question, answers_column(snapshot, question.key))
 
 
 def _labels_of(question: Question) -> list[Any]:
@@ -36,7 +36,8 @@ def _labels_of(question: Question) -> list[Any]:
 
 def _figures(rows: Sequence[Scored]) -> dict[str, Any]:
     n = len(rows)
-    counts = {label: sum(1 for _, lab, _ in rows if lab == label) for label in LABELS}
+    tally = Counter(lab for _, lab, _ in rows)
+    counts = {label: tally[label] for label in LABELS}
     return {
         "n": n,
         "distribution": counts,

@@ -13,17 +13,18 @@ answered) and `not_asked` (a conditional question skipped by its condition).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
+from itertools import chain
 from typing import Any
 
 import numpy as np
 from scipy import stats as st
 
-from workbench.surveys import kinds
-from workbench.surveys.kinds.ordinal import Ordinal
+from workbench.analysis.columns import answers_column, asked_column, coerce_column, times_column
 from workbench.surveys.schema import Question, Snapshot
 
 PROMOTER_MIN = 9
@@ -96,10 +97,16 @@ def _as_snapshot(snapshot: Snapshot | dict[str, Any]) -> Snapshot:
 
 def answers_of(snapshot: Snapshot, question: Question) -> tuple[list[Any], int]:
     """The valid answers to `question` (read leniently by its kind) and how many responses were asked it."""
-    kind = kinds.get(question.type)
-    asked = [r for r in snapshot.responses if snapshot.survey.asked(question, r.answers)]
-    values = [v for r in asked if (v := kind.coerce(question, r.answers.get(question.key))) is not None]
-    return values, len(asked)
+    raw = answers_column(snapshot, question.key)
+    asked = asked_column(snapshot.survey, question, snapshot)
+    if asked is not None:
+        raw = [value for value, was_asked in zip(raw, asked, strict=True) if was_asked]
+    values = [v for v in coerce_column(question, raw) if v is not None]
+    return values, len(raw)
+
+
+# Differences of microseconds below this convert to float seconds exactly as `timedelta.total_seconds` does.
+_EXACT_MICROSECONDS = 2**53
 
 
 def completion(snapshot: Snapshot) -> dict[str, Any]:
@@ -110,20 +117,30 @@ def completion(snapshot: Snapshot) -> dict[str, Any]:
     times use the responses with both timestamps (`timed_count`); without any they are None.
     """
     total = len(snapshot.responses)
-    completed = sum(1 for r in snapshot.responses if r.completed_at is not None)
+    ends = [r.completed_at for r in snapshot.responses]
+    completed = total - ends.count(None)
     known = completed > 0
-    durations = [
-        (r.completed_at - r.started_at).total_seconds()
-        for r in snapshot.responses if r.completed_at is not None and r.started_at is not None
-    ]
+    durations: list[float] | np.ndarray | None = None
+    starts = times_column([r.started_at for r in snapshot.responses])
+    finishes = times_column(ends) if starts is not None else None
+    if starts is not None and finishes is not None:
+        timed = starts[1] & finishes[1]
+        spans = finishes[0][timed] - starts[0][timed]
+        if not spans.size or int(np.abs(spans).max()) < _EXACT_MICROSECONDS:
+            durations = spans / 1e6  # = timedelta.total_seconds(): an exact int over 10**6, correctly rounded
+    if durations is None:  # naive times (or centuries apart): as the objects subtract
+        durations = [
+            (r.completed_at - r.started_at).total_seconds()
+            for r in snapshot.responses if r.completed_at is not None and r.started_at is not None
+        ]
     return {
         "response_count": total,
         "completion_known": known,
         "completed_count": completed if known else None,
         "completion_rate": _share(completed, total) if known else None,
         "timed_count": len(durations),
-        "avg_completion_seconds": _float(np.mean(durations)) if durations else None,
-        "median_completion_seconds": _float(np.median(durations)) if durations else None,
+        "avg_completion_seconds": _float(np.mean(durations)) if len(durations) else None,
+        "median_completion_seconds": _float(np.median(durations)) if len(durations) else None,
     }
 
 
@@ -131,17 +148,29 @@ def period(snapshot: Snapshot) -> dict[str, Any] | None:
     """The period the responses cover: the first and last start time (completion times when no response has a
     start time), as ISO 8601; None when the data has no times at all."""
     for basis in ("started_at", "completed_at"):
-        times = [t for r in snapshot.responses if (t := getattr(r, basis)) is not None]
-        if times:
-            return {"first": min(times).isoformat(), "last": max(times).isoformat(), "basis": basis}
+        column = [getattr(r, basis) for r in snapshot.responses]
+        times = [t for t in column if t is not None]
+        if not times:
+            continue
+        instants = times_column(times)
+        if instants is None:  # naive times: compared as objects (and a naive with an aware one raises, as ever)
+            first, last = min(times), max(times)
+        else:  # the first of equal instants, as min() and max() pick
+            first, last = times[int(np.argmin(instants[0]))], times[int(np.argmax(instants[0]))]
+        return {"first": first.isoformat(), "last": last.isoformat(), "basis": basis}
     return None
 
 
 def nps_breakdown(scores: Iterable[int]) -> dict[str, Any]:
     """NPS = % promoters (9-10) - % detractors (0-6), in points from -100 to 100, with the group counts."""
     values = list(scores)
-    promoters = sum(1 for v in values if v >= PROMOTER_MIN)
-    detractors = sum(1 for v in values if v <= DETRACTOR_MAX)
+    array = np.asarray(values) if values else np.zeros(0, dtype=np.int64)
+    if array.dtype.kind in "iuf" and array.ndim == 1:
+        promoters = int(np.count_nonzero(array >= PROMOTER_MIN))
+        detractors = int(np.count_nonzero(array <= DETRACTOR_MAX))
+    else:
+        promoters = sum(1 for v in values if v >= PROMOTER_MIN)
+        detractors = sum(1 for v in values if v <= DETRACTOR_MAX)
     n = len(values)
     return {
         "score": _float(100.0 * (promoters - detractors) / n) if n else None,
@@ -164,23 +193,25 @@ def mean_ci(values: list[int] | list[float], confidence: float = CONFIDENCE) -> 
 
 def _moments(values: list[Any]) -> dict[str, Any]:
     """Mean, median, sample std and the 95% CI of the mean (None where undefined)."""
-    ci = mean_ci(values)
+    data = np.asarray(values)  # once: numpy would convert the list for each figure
+    ci = mean_ci(data)  # type: ignore[arg-type]
     return {
-        "mean": _float(np.mean(values)) if values else None,
-        "median": _float(np.median(values)) if values else None,
-        "std": _float(np.std(values, ddof=1)) if len(values) > 1 else None,
+        "mean": _float(np.mean(data)) if len(values) else None,
+        "median": _float(np.median(data)) if len(values) else None,
+        "std": _float(np.std(data, ddof=1)) if len(values) > 1 else None,
         "ci_low": _float(ci[0]) if ci else None,
         "ci_high": _float(ci[1]) if ci else None,
     }
 
 
-def _boxes(ranks: list[int], points: int) -> dict[str, Any]:
+def _boxes(ranks: list[int] | np.ndarray, points: int) -> dict[str, Any]:
     """Top-2 and bottom-2 box shares of answers ranked 1..points (None below MIN_BOX_POINTS points)."""
     n = len(ranks)
     if points < MIN_BOX_POINTS or not n:
         return {"top2_box": None, "bottom2_box": None}
-    return {"top2_box": _share(sum(1 for r in ranks if r >= points - 1), n),
-            "bottom2_box": _share(sum(1 for r in ranks if r <= 2), n)}
+    array = np.asarray(ranks)
+    return {"top2_box": _share(int(np.count_nonzero(array >= points - 1)), n),
+            "bottom2_box": _share(int(np.count_nonzero(array <= 2)), n)}
 
 
 # --- summaries per kind -------------------------------------------------------------------------------------
@@ -203,7 +234,7 @@ def scale_summary(question: Question, values: list[int]) -> dict[str, Any]:
         "max": high,
         "labels": dict(question.labels or {}),
         "distribution": {str(v): values.count(v) for v in range(low, high + 1)},
-        **_boxes([v - low + 1 for v in values], high - low + 1),
+        **_boxes(np.asarray(values) - low + 1 if values else [], high - low + 1),
     }
 
 
@@ -214,11 +245,13 @@ def ordinal_summary(question: Question, values: list[str]) -> dict[str, Any]:
     of the ranks, so it is always a label).
     """
     labels = question.options or []
-    ranks = sorted(Ordinal.rank(question, v) for v in values)
+    position = {label: i + 1 for i, label in reversed(list(enumerate(labels)))}  # the first of equal labels
+    ranks = np.sort(np.fromiter((position[v] for v in values), dtype=np.int64, count=len(values)))
+    counts = np.bincount(ranks, minlength=len(labels) + 1).tolist()
     n = len(ranks)
-    median_rank = ranks[(n - 1) // 2] if n else None
+    median_rank = int(ranks[(n - 1) // 2]) if n else None
     return {
-        "options": [{"option": label, "count": ranks.count(i + 1), "share": _share(ranks.count(i + 1), n)}
+        "options": [{"option": label, "count": counts[i + 1], "share": _share(counts[i + 1], n)}
                     for i, label in enumerate(labels)],
         "median": labels[median_rank - 1] if median_rank else None,
         "median_rank": median_rank,
@@ -256,9 +289,12 @@ def choice_summary(question: Question, chosen: list[Any], *, multiple: bool = Fa
     """
     n = len(chosen)
     counts = {option: 0 for option in question.options or []}
-    for answer in chosen:
-        for item in answer if isinstance(answer, list) else [answer]:
-            counts[item] += 1
+    if all(type(answer) is list for answer in chosen):
+        tally = Counter(chain.from_iterable(chosen))
+    else:
+        tally = Counter(chain.from_iterable(answer if isinstance(answer, list) else [answer] for answer in chosen))
+    for item, count in tally.items():
+        counts[item] += count  # an answer that is no option raises KeyError, as counting one by one did
     return {
         "multiple": multiple,
         "options": [{"option": o, "count": c, "share": _share(c, n)} for o, c in counts.items()],
@@ -267,7 +303,8 @@ def choice_summary(question: Question, chosen: list[Any], *, multiple: bool = Fa
 
 def text_summary(question: Question, texts: list[str]) -> dict[str, Any]:
     """The mean length in words of the non-blank answers."""
-    return {"mean_words": _float(np.mean([len(t.split()) for t in texts])) if texts else None}
+    words = np.fromiter(map(len, (t.split() for t in texts)), dtype=np.int64, count=len(texts))
+    return {"mean_words": _float(np.mean(words)) if texts else None}
 
 
 def _period_start(day: date, period: str) -> date:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from workbench.surveys.schema import QuestionType, Snapshot
+from workbench.surveys.schema import QuestionType, Snapshot, SurveyDefinition
 from workbench.text.clean import NO_WORDS, prepare_answers, readable
 from workbench.text.theme_labels import wilson_interval
 from workbench.text.themes import ENGINE, excerpt, find_themes
@@ -39,13 +39,24 @@ def engine_info() -> dict[str, Any]:
     }
 
 
-def main_scale(snapshot: Snapshot) -> tuple[str, str] | None:
+def main_scale(snapshot: Snapshot | SurveyDefinition) -> tuple[str, str] | None:
     """(key, "nps" | "mean") of the survey's first NPS question, else its first scale question, else None."""
+    survey = snapshot.survey if isinstance(snapshot, Snapshot) else snapshot
     for qtype, measure in ((QuestionType.NPS, "nps"), (QuestionType.SCALE, "mean")):
-        for q in snapshot.survey.questions:
+        for q in survey.questions:
             if q.type == qtype:
                 return q.key, measure
     return None
+
+
+def questions_used(survey: SurveyDefinition, segment_by: Sequence[str] | None = None) -> list[str]:
+    """The questions whose answers `extract_themes` reads with this `segment_by`: the text questions, the main
+    score (`main_scale`) and the segment questions (for `load_snapshot(path, questions=...)`)."""
+    from workbench.analysis.segment_report import segment_keys
+
+    scale = main_scale(survey)
+    return ([q.key for q in survey.questions if q.type == QuestionType.TEXT] + ([scale[0]] if scale else [])
+            + segment_keys(survey, segment_by))
 
 
 def score_of(values: list[float], question: str, measure: str) -> dict[str, Any]:

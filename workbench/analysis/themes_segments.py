@@ -10,12 +10,13 @@ least small. Set-aside answers are in no segment.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from workbench.analysis.columns import answers_column, coerce_column
 from workbench.analysis.segment_report import resolve_segment_by
 from workbench.analysis.segments import ALPHA, adjust_family, contingency_test, format_p
-from workbench.surveys import kinds
 from workbench.surveys.schema import Snapshot
 
 
@@ -44,16 +45,17 @@ def themes_by_segment(
     for key in keys:
         by = survey.question(key)
         assert by is not None  # resolve_segment_by checked it
-        kind = kinds.get(by.type)
-        values = [kind.coerce(by, r.answers.get(key)) for r in snapshot.responses]
+        values = coerce_column(by, answers_column(snapshot, key))
         order = list(by.options or [])
         items = []
         for qkey, (response_of, theme_answers, labels) in answers.items():
             seg_of = [values[i] for i in response_of]
-            sizes = [sum(1 for s in seg_of if s == seg) for seg in order]
+            tally = Counter(s for s in seg_of if s is not None)  # segment answers are options (strings) or None
+            sizes = [tally[seg] for seg in order]
             entries = []
             for label, positions in zip(labels, theme_answers, strict=True):
-                counts = [sum(1 for a in positions if seg_of[a] == seg) for seg in order]
+                mentioned = Counter(seg_of[a] for a in positions if seg_of[a] is not None)
+                counts = [mentioned[seg] for seg in order]
                 table = [[c, n - c] for c, n in zip(counts, sizes, strict=True)]
                 test = contingency_test(table, order, ["mention", "no mention"], name=label, by=key, kind="theme")
                 test.pop("table", None)

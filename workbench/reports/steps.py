@@ -111,11 +111,20 @@ class _Inputs:
 
 def _write_inputs(session: Session, report: Report, spec: ComponentSpec, work_dir: Path) -> _Inputs:
     """Write the snapshot and the upstream results into `work_dir`; the notebook's parameters point at them."""
+    from workbench.notebook import parquet_sibling, write_snapshot_parquet  # pandas and pyarrow: when needed
+
     snapshot = report_store.load_snapshot(session, report_id=report.id)
     if snapshot is None:
         raise InvalidReport(f"report {report.id} has no snapshot; prepare it first")
     snapshot_bytes = snapshot.model_dump_json().encode()
     (work_dir / "snapshot.json").write_bytes(snapshot_bytes)
+    # Its columnar form beside it, which `load_snapshot` prefers: written once per report where the components run
+    # side by side (a sibling's identical file is linked), never a reason to fail (notebooks then read the JSON).
+    try:
+        write_snapshot_parquet(snapshot_bytes, parquet_sibling(work_dir / "snapshot.json"),
+                               reuse=sorted(work_dir.parent.glob("*/snapshot.parquet")))
+    except Exception:
+        log.exception("writing snapshot.parquet for report %s failed; %s reads the JSON", report.id, spec.name)
     parameters: dict[str, Any] = {SNAPSHOT_PARAMETER: str(work_dir / "snapshot.json")}
     upstream = report_store.component_results(session, report_id=report.id, names=list(spec.needs))
     missing = [n for n in spec.needs if n not in upstream]

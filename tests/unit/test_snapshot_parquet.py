@@ -1,0 +1,311 @@
+"""The snapshot's Parquet form: written beside snapshot.json, read back equal to the JSON, column by column."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from workbench import notebook
+from workbench.analysis.stats import basic_stats
+from workbench.components import SNAPSHOT_PARAMETER, components
+from workbench.notebook import (
+    EXTRA_COLUMN,
+    ORDER_COLUMN,
+    load_snapshot,
+    needed_questions,
+    parquet_json_sha256,
+    responses_frame,
+    write_snapshot_parquet,
+)
+from workbench.reports import steps
+from workbench.surveys.schema import Snapshot
+
+SAMPLE = Path(__file__).resolve().parents[2] / "notebooks" / "data" / "sample_survey.json"
+
+QUESTIONS: list[dict[str, Any]] = [
+    {"key": "nps", "type": "nps", "text": "Recommend?"},
+    {"key": "rating", "type": "rating", "text": "Rate us"},
+    {"key": "plan", "type": "single_choice", "text": "Plan?", "options": ["Free", "Pro", "Émoji 🚀"]},
+    {"key": "tools", "type": "multi_choice", "text": "Tools?", "options": ["x", "y", "z"]},
+    {"key": "why_pro", "type": "text", "text": "Why Pro?", "required_if": {"question": "plan", "in": ["Pro"]}},
+    {"key": "comment", "type": "text", "text": "Comment"},
+    {"key": "seats", "type": "numeric", "text": "Seats"},
+    {"key": "since", "type": "date", "text": "Customer since"},
+    {"key": "started_at", "type": "text", "text": "A question keyed like a record column"},
+    {"key": "level", "type": "ordinal", "text": "Level", "options": ["low", "mid", "high"]},
+]
+
+HOSTILE_TEXT = 'x</script><script>alert("x")</script>\n\t"quoted" \\ back\u2028slash \x00 NUL 👍🏽 Ünïcödé'
+
+
+def _write(tmp_path: Path, data: dict[str, Any], name: str = "snapshot") -> tuple[Path, bytes]:
+    """Write snapshot.json as the pipeline does (from a validated snapshot) and its Parquet sibling."""
+    folder = tmp_path / name
+    folder.mkdir()
+    json_bytes = Snapshot.model_validate(data).model_dump_json().encode()
+    path = folder / "snapshot.json"
+    path.write_bytes(json_bytes)
+    write_snapshot_parquet(json_bytes, folder / "snapshot.parquet")
+    return path, json_bytes
+
+
+def _json_path(path: Path, questions: Any = None) -> Snapshot:
+    """What load_snapshot gives without the Parquet sibling."""
+    alone = path.parent / "json-only"
+    alone.mkdir(exist_ok=True)
+    (alone / path.name).write_bytes(path.read_bytes())
+    return load_snapshot(alone / path.name, questions)
+
+
+def _assert_same(parquet: Snapshot, expected: Snapshot) -> None:
+    assert parquet == expected
+    # Key order, time zones and types too: the serialised forms are byte for byte the same.
+    assert parquet.model_dump_json() == expected.model_dump_json()
+    for a, b in zip(parquet.responses, expected.responses, strict=True):
+        assert list(a.answers) == list(b.answers)
+        assert {k: type(v) for k, v in a.answers.items()} == {k: type(v) for k, v in b.answers.items()}
+        assert a.model_fields_set == b.model_fields_set
+        for field in ("started_at", "completed_at"):
+            x, y = getattr(a, field), getattr(b, field)
+            assert (x is None) == (y is None)
+            if x is not None:
+                assert (x.isoformat(), x.utcoffset(), type(x.tzinfo)) == (y.isoformat(), y.utcoffset(), type(y.tzinfo))
+
+
+def _hostile() -> dict[str, Any]:
+    responses: list[dict[str, Any]] = [
+        {"respondent_id": "r1", "started_at": "2026-03-02T07:00:00Z", "completed_at": "2026-03-02T07:05:30.123456Z",
+         "answers": {"nps": 10, "rating": 5, "plan": "Pro", "tools": ["x", "y"], "why_pro": "SSO",
+                     "comment": HOSTILE_TEXT, "seats": 12, "since": "2024-05-01", "started_at": "collides",
+                     "level": "high"}},
+        # numbers as strings, a CSV-style multi-choice, unknown options, an int as text
+        {"respondent_id": None, "started_at": "2026-03-02T09:00:00+02:00", "completed_at": None,
+         "answers": {"nps": "9", "rating": "4.0", "plan": "pro", "tools": "y|x|nope", "comment": 42,
+                     "seats": 3.5, "level": "mid"}},
+        # mixed types everywhere, a present null, booleans, nested values, huge and negative numbers
+        {"respondent_id": "r3", "started_at": None, "completed_at": "2026-03-03T00:00:00-05:30",
+         "answers": {"nps": 7.0, "rating": True, "plan": None, "tools": ["z", "z", "x"], "comment": {"a": [1, None]},
+                     "seats": 10**30, "since": "03/02/2026", "level": ["low"]}},
+        {"respondent_id": "", "started_at": "2026-03-04T12:00:00", "completed_at": "2026-03-04T12:01:00",
+         "answers": {"nps": -0.0, "tools": [], "comment": "", "seats": -(2**63), "level": None}},
+        # answers in another order than the questions, and keys that are no question
+        {"respondent_id": "r5", "started_at": "2026-03-05T00:00:00.5Z", "completed_at": None,
+         "answers": {"comment": "  ", "unknown_key": {"deep": ["list", 1.5]}, "nps": 0, "plan": "Free",
+                     "answers.x": 1}},
+        {"respondent_id": "r6", "answers": {}},
+        {"respondent_id": "r7", "started_at": "2026-03-06T00:00:00Z",
+         "answers": {"nps": 1e308, "seats": 2**63, "tools": ["x", 1, None], "plan": "Émoji 🚀"}},
+    ]
+    return {"survey": {"id": "hostile", "title": "Hostile <b>survey</b>", "questions": QUESTIONS,
+                       "segments": ["plan"]}, "responses": responses}
+
+
+def test_the_sample_reads_back_equal_to_its_json(tmp_path: Path) -> None:
+    path, _ = _write(tmp_path, Snapshot.model_validate_json(SAMPLE.read_bytes()).model_dump(mode="json"))
+    _assert_same(load_snapshot(path), _json_path(path))
+    assert basic_stats(load_snapshot(path)) == basic_stats(_json_path(path))
+
+
+def test_hostile_and_mixed_answers_round_trip_exactly(tmp_path: Path) -> None:
+    path, _ = _write(tmp_path, _hostile())
+    _assert_same(load_snapshot(path), _json_path(path))
+    meta = {q["key"]: q["encoding"] for q in notebook.json.loads(
+        pq.read_schema(path.with_suffix(".parquet")).metadata[notebook.META_KEY])["questions"]}
+    # typed where every answer given has one JSON type, JSON text where they are mixed
+    assert meta["why_pro"] == "string" and meta["nps"] == "json" and meta["comment"] == "json"
+    names = pq.read_schema(path.with_suffix(".parquet")).names
+    assert {"respondent_id", "started_at", "completed_at", "answers.started_at", EXTRA_COLUMN, ORDER_COLUMN} <= set(
+        names)
+
+
+def test_typed_columns(tmp_path: Path) -> None:
+    data = {"survey": {"id": "t", "title": "T", "questions": QUESTIONS}, "responses": [
+        {"respondent_id": f"r{i}", "started_at": "2026-03-02T07:00:00Z",
+         "answers": {"nps": i % 11, **({"plan": "Pro"} if i % 2 else {}), "tools": ["x", "z"][: i % 3],
+                     **({"why_pro": "because"} if i % 2 else {}), "comment": f"text {i} ✓", "seats": i + 0.25}}
+        for i in range(50)
+    ]}
+    path, _ = _write(tmp_path, data)
+    schema = pq.read_schema(path.with_suffix(".parquet"))
+    assert str(schema.field("nps").type) == "int64"
+    assert str(schema.field("seats").type) == "double"
+    assert pa.types.is_list(schema.field("tools").type)
+    assert pa.types.is_large_string(schema.field("tools").type.value_type)
+    assert str(schema.field("comment").type) == "large_string"
+    assert EXTRA_COLUMN not in schema.names and ORDER_COLUMN not in schema.names
+    _assert_same(load_snapshot(path), _json_path(path))
+
+
+def test_no_responses(tmp_path: Path) -> None:
+    path, _ = _write(tmp_path, {"survey": {"id": "e", "title": "Empty", "questions": QUESTIONS}, "responses": []})
+    loaded = load_snapshot(path)
+    assert loaded.responses == [] and loaded == _json_path(path)
+    assert load_snapshot(path, questions=["nps"]) == _json_path(path, ["nps"])
+
+
+def test_unanswered_questions_and_missing_times(tmp_path: Path) -> None:
+    path, _ = _write(tmp_path, {"survey": {"id": "m", "title": "M", "questions": QUESTIONS}, "responses": [
+        {"answers": {}}, {"respondent_id": "b", "answers": {"comment": "only this"}}, {"answers": {}},
+    ]})
+    loaded = load_snapshot(path)
+    _assert_same(loaded, _json_path(path))
+    assert [r.answers for r in loaded.responses] == [{}, {"comment": "only this"}, {}]
+    assert all(r.started_at is None and r.completed_at is None for r in loaded.responses)
+
+
+def test_questions_reads_only_their_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = _write(tmp_path, _hostile())
+    read: list[list[str]] = []
+    original = pq.ParquetFile.read
+
+    def spy(self: pq.ParquetFile, columns: list[str] | None = None, **kwargs: Any) -> Any:
+        read.append(list(columns or []))
+        return original(self, columns=columns, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read", spy)
+    loaded = load_snapshot(path, questions=["why_pro", "comment"])
+    # why_pro is asked only on the plan's answer: plan comes along
+    assert set(read[0]) == {"respondent_id", "started_at", "completed_at", "why_pro", "comment", "plan",
+                            ORDER_COLUMN}
+    assert all(set(r.answers) <= {"why_pro", "comment", "plan"} for r in loaded.responses)
+    _assert_same(loaded, _json_path(path, ["why_pro", "comment"]))
+    # a function of the survey; a lone key; the key colliding with a record column; an extra (non-question) key
+    assert load_snapshot(path, questions=lambda survey: [q.key for q in survey.questions if q.type == "nps"]) \
+        == _json_path(path, ["nps"])
+    assert load_snapshot(path, questions="comment") == _json_path(path, ["comment"])
+    _assert_same(load_snapshot(path, questions=["started_at", "unknown_key"]),
+                 _json_path(path, ["started_at", "unknown_key"]))
+    assert [r.answers for r in load_snapshot(path, questions=[]).responses] == [{}] * 7
+    assert load_snapshot(path, questions=["no_such_key"]) == _json_path(path, ["no_such_key"])
+
+
+def test_needed_questions_follow_conditions_transitively() -> None:
+    survey = Snapshot.model_validate({"survey": {"id": "c", "title": "C", "questions": [
+        {"key": "a", "type": "single_choice", "text": "A", "options": ["y", "n"]},
+        {"key": "b", "type": "single_choice", "text": "B", "options": ["y", "n"],
+         "required_if": {"question": "a", "in": ["y"]}},
+        {"key": "c", "type": "text", "text": "C", "required_if": {"question": "b", "in": ["y"]}},
+        {"key": "d", "type": "text", "text": "D"},
+    ]}, "responses": []}).survey
+    assert needed_questions(survey, ["c"]) == {"a", "b", "c"}
+    assert needed_questions(survey, "d") == {"d"}
+    assert needed_questions(survey, lambda s: ["b", "nope"]) == {"a", "b", "nope"}
+
+
+def test_a_parquet_path_is_read_directly_and_json_alone_as_before(tmp_path: Path) -> None:
+    path, json_bytes = _write(tmp_path, _hostile())
+    assert load_snapshot(path.with_suffix(".parquet")) == Snapshot.model_validate_json(json_bytes)
+    alone = _json_path(path)
+    assert alone == Snapshot.model_validate_json(json_bytes)
+    assert parquet_json_sha256(path.with_suffix(".parquet")) == hashlib.sha256(json_bytes).hexdigest()
+    assert parquet_json_sha256(path) is None  # not a Parquet file
+
+
+def test_a_sibling_of_other_data_is_not_read(tmp_path: Path) -> None:
+    path, _ = _write(tmp_path, _hostile())
+    changed = Snapshot.model_validate(_hostile() | {"responses": []})
+    path.write_bytes(changed.model_dump_json().encode())  # the JSON was replaced after the Parquet was written
+    assert load_snapshot(path) == changed
+
+
+def test_an_identical_sibling_is_linked_not_written_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, json_bytes = _write(tmp_path, _hostile())
+    first = path.with_suffix(".parquet")
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setattr(notebook, "snapshot_table", lambda _: pytest.fail("written again"))
+    write_snapshot_parquet(json_bytes, other / "snapshot.parquet", reuse=[first])
+    assert os.path.samefile(first, other / "snapshot.parquet")
+    monkeypatch.undo()
+    # a sibling of another snapshot is not reused
+    changed = json_bytes.replace(b"Hostile", b"Changed")
+    write_snapshot_parquet(changed, other / "snapshot.parquet", reuse=[first])
+    assert not os.path.samefile(first, other / "snapshot.parquet")
+    assert load_snapshot(other / "snapshot.parquet").survey.title.startswith("Changed")
+    assert not [p for p in other.iterdir() if p.name.endswith(".partial")]
+
+
+def test_write_inputs_writes_the_parquet_beside_the_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snapshot = Snapshot.model_validate(_hostile())
+    monkeypatch.setattr(steps.report_store, "load_snapshot", lambda session, report_id: snapshot)
+    monkeypatch.setattr(steps.report_store, "component_results", lambda session, report_id, names: {})
+    report = SimpleNamespace(id=uuid.uuid4(), parameters={})
+    sibling, work_dir = tmp_path / "segments", tmp_path / "sentiment"
+    sibling.mkdir()
+    work_dir.mkdir()
+    steps._write_inputs(None, report, components.get("segments"), sibling)  # type: ignore[arg-type]
+    inputs = steps._write_inputs(None, report, components.get("sentiment"), work_dir)  # type: ignore[arg-type]
+    json_bytes = (work_dir / "snapshot.json").read_bytes()
+    # the provenance hash stays the JSON's
+    assert inputs.snapshot_sha256 == hashlib.sha256(json_bytes).hexdigest()
+    assert inputs.parameters[SNAPSHOT_PARAMETER] == str(work_dir / "snapshot.json")
+    assert os.path.samefile(work_dir / "snapshot.parquet", sibling / "snapshot.parquet")  # written once
+    assert load_snapshot(work_dir / "snapshot.json") == Snapshot.model_validate_json(json_bytes)
+
+
+def test_write_inputs_survives_a_failing_parquet_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snapshot = Snapshot.model_validate(_hostile())
+    monkeypatch.setattr(steps.report_store, "load_snapshot", lambda session, report_id: snapshot)
+    monkeypatch.setattr(steps.report_store, "component_results", lambda session, report_id, names: {})
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(notebook, "write_snapshot_parquet", broken)
+    report = SimpleNamespace(id=uuid.uuid4(), parameters={})
+    inputs = steps._write_inputs(None, report, components.get("sentiment"), tmp_path)  # type: ignore[arg-type]
+    assert not (tmp_path / "snapshot.parquet").exists()
+    assert load_snapshot(inputs.parameters[SNAPSHOT_PARAMETER]) == snapshot
+
+
+def _old_responses_frame(snapshot: Snapshot) -> pd.DataFrame:
+    """responses_frame as it was: one dict per response."""
+    keys = [q.key for q in snapshot.survey.questions]
+    rows = [{"respondent_id": r.respondent_id, "started_at": r.started_at, "completed_at": r.completed_at,
+             **{k: r.answers.get(k) for k in keys}} for r in snapshot.responses]
+    frame = pd.DataFrame(rows, columns=["respondent_id", "started_at", "completed_at", *keys])
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
+    frame["completed_at"] = pd.to_datetime(frame["completed_at"], utc=True)
+    frame.insert(3, "completed", frame["completed_at"].notna())
+    return frame
+
+
+def test_responses_frame_is_unchanged() -> None:
+    sample = load_snapshot(SAMPLE)
+    pd.testing.assert_frame_equal(responses_frame(sample), _old_responses_frame(sample))
+    # aware times only: pandas reads a frame's times as one zone; no question keyed like a record column (the
+    # frame would have two such columns, before and now)
+    hostile = _hostile()
+    hostile["survey"]["questions"] = [q for q in QUESTIONS if q["key"] != "started_at"]
+    for r in hostile["responses"]:
+        for field in ("started_at", "completed_at"):
+            if r.get(field) and not (r[field].endswith("Z") or r[field][-6] in "+-"):
+                r[field] = None
+    snapshot = Snapshot.model_validate(hostile)
+    pd.testing.assert_frame_equal(responses_frame(snapshot), _old_responses_frame(snapshot))
+    empty = snapshot.model_copy(update={"responses": []})
+    pd.testing.assert_frame_equal(responses_frame(empty), _old_responses_frame(empty))
+
+
+def test_a_large_snapshot_is_kept_out_of_the_collector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = _write(tmp_path, _hostile())
+    gc.unfreeze()
+    try:
+        load_snapshot(path)
+        assert gc.get_freeze_count() == 0  # small: left alone
+        monkeypatch.setattr(notebook, "LARGE_ROWS", 5)
+        loaded = load_snapshot(path)
+        assert gc.get_freeze_count() > 0
+        assert loaded == _json_path(path) and gc.isenabled()
+    finally:
+        gc.unfreeze()
