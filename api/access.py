@@ -17,6 +17,8 @@ import contextvars
 import hmac
 import logging
 import math
+import queue
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -290,20 +292,98 @@ class AuditTrail:
         object_type, object_id = _object_of(params, answer.get("location"))
         details = {**({"path": params} if params else {}),
                    **({"location": answer["location"]} if answer.get("location") else {})}
-        sessions = scope["app"].state.sessions
+        event = {"organization_id": principal.organization_id, "actor": principal.label,
+                 "role": principal.role.value, "action": action, "object_type": object_type,
+                 "object_id": object_id, "status_code": answer["status"], "details": details or None}
+        writer: AuditWriter | None = getattr(scope["app"].state, "audit", None)
+        if writer is not None:
+            await writer.submit(event)
+            return
+        sessions = scope["app"].state.sessions  # an app run without its lifespan (no writer): write it here
 
         def write() -> None:
-            with sessions() as session:
-                access_store.record(session, organization_id=principal.organization_id, actor=principal.label,
-                                    role=principal.role.value, action=action, object_type=object_type,
-                                    object_id=object_id, status_code=answer["status"],
-                                    details=details or None)
-                session.commit()
+            AuditWriter.write(sessions, [event])
 
+        await run_in_threadpool(write)
+
+
+class AuditWriter:
+    """Writes audit events from one thread, many per transaction.
+
+    Writing each event in its request's thread took a pooled connection (and, on SQLite, the write lock) per
+    audited read: with many clients reading at once, requests queued behind audit inserts until the pool ran dry
+    and answered 503. One writer keeps audit writes to one connection at a time. `submit` waits only when
+    `max_queued` events are waiting (back-pressure instead of unbounded memory); `flush` waits until everything
+    submitted is written (the audit route calls it, so a caller sees its own events); `stop` writes what is left.
+    A batch that fails is retried event by event, so one bad event cannot lose the others; an event that still
+    fails is logged, as before (the answer was sent; a lost audit row must not turn it into an error).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], max_batch: int = 500, max_queued: int = 10_000) -> None:
+        self.sessions, self.max_batch = sessions, max_batch
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(max_queued)
+        self._unwritten = 0
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+
+    def start(self) -> AuditWriter:
+        self._thread.start()
+        return self
+
+    async def submit(self, event: dict[str, Any]) -> None:
+        with self._changed:
+            self._unwritten += 1
         try:
-            await run_in_threadpool(write)
-        except Exception:  # the answer is sent; a lost audit row must not turn it into an error
-            log.exception("audit event %s not recorded", action)
+            self._queue.put_nowait(event)
+        except queue.Full:
+            await run_in_threadpool(self._queue.put, event)
+
+    def flush(self, timeout: float = 10) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._unwritten == 0, timeout)
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch, stopping = ([] if first is None else [first]), first is None
+            while not stopping and len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            try:
+                if batch:
+                    self.write(self.sessions, batch)
+            finally:
+                with self._changed:
+                    self._unwritten -= len(batch)
+                    self._changed.notify_all()
+            if stopping:
+                return
+
+    @staticmethod
+    def write(sessions: sessionmaker[Session], events: list[dict[str, Any]]) -> None:
+        try:
+            with sessions() as session:
+                for event in events:
+                    access_store.record(session, **event)
+                session.commit()
+            return
+        except Exception:
+            if len(events) == 1:
+                log.exception("audit event %s not recorded", events[0]["action"])
+                return
+        for event in events:
+            AuditWriter.write(sessions, [event])
 
 
 def _singular(word: str) -> str:

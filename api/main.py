@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.access import AuditTrail, RateLimits, SignInRequired, authorize
+from api.access import AuditTrail, AuditWriter, RateLimits, SignInRequired, authorize
 from api.errors import database_unavailable, install_error_handlers
 from api.import_jobs import ImportRunner
 from api.metrics import install_metrics
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.imports = ImportRunner(app.state.sessions, settings.data_dir)
         app.state.imports.start()
         app.state.rate_limits = RateLimits(settings.rate_limit)
+        app.state.audit = AuditWriter(app.state.sessions).start()
         app.state.bootstrap_key = None
         if settings.bootstrap_admin_key is not None:
             try:
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.imports.shutdown()
+            app.state.audit.stop()
             engine.dispose()
 
     app = FastAPI(

@@ -4,7 +4,7 @@
 
 A real report first (as `benchmarks.pdf_cache` makes it: the sample survey's first `--responses` responses,
 `basic_stats` and `visualizations` in real kernels, SQLite in a temporary folder; not timed), its PDF rendered and
-stored once. Then the API is served by uvicorn on a loopback port (one process, as `workbench api` runs it) and
+stored once. Then the API is served by uvicorn in its own process on a loopback port (as `workbench api` runs it) and
 `--clients` concurrent clients send `--requests` requests per route, each with the admin key. The baseline, in the
 same run and under the same load, is `GET /health/live` (no database, no serialisation): the ratio says what a
 route costs over the server's floor. A second pass of the status route sends `If-None-Match` (pollers that
@@ -17,11 +17,13 @@ import argparse
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from workbench.config import REPO_ROOT
 
 TARGETS_MS = {"report JSON": 25.0, "status": 25.0, "status, revalidated (304)": 25.0, "stored PDF": 50.0}
 
@@ -64,27 +66,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import httpx
-    import uvicorn
 
-    from api.main import create_app
     from benchmarks.pdf_cache import BENCH_KEY, _report
 
     with tempfile.TemporaryDirectory(prefix="workbench-reads-") as tmp:
         print("making a real report (not timed)...", file=sys.stderr)
         settings, report_id = _report(Path(tmp) / "data", args.responses)
         port = _free_port()
-        settings = settings.model_copy(update={"api_port": port, "rate_limit": ""})
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                               log_level="warning", access_log=False))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
+        # The API in its own process, as `workbench api` runs it: in a thread of this process it would share the
+        # GIL with the load generator, and the table would measure the clients as much as the server. Idle
+        # connections are kept longer than uvicorn's 5 s default: a client reusing one the server is just closing
+        # gets a read error (the race every keep-alive client has; a load balancer in front keeps them too).
+        env = {**os.environ, "WORKBENCH_DATA_DIR": str(settings.data_dir),
+               "WORKBENCH_BOOTSTRAP_ADMIN_KEY": BENCH_KEY, "WORKBENCH_RATE_LIMIT": ""}
+        env.pop("WORKBENCH_DATABASE_URL", None)  # the default: SQLite in the data folder, where the report is
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
+                                   "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                                   "--no-access-log", "--timeout-keep-alive", "75"], env=env, cwd=REPO_ROOT)
         base = f"http://127.0.0.1:{port}"
         auth = {"Authorization": f"Bearer {BENCH_KEY}"}
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
                 raise RuntimeError("the API did not start")
-            time.sleep(0.05)
+            time.sleep(0.1)
         try:
             pdf = httpx.get(f"{base}/api/v1/reports/{report_id}/pdf", headers=auth, timeout=120)
             if pdf.status_code != 200:
@@ -106,8 +117,11 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = asyncio.run(_load(base, path, headers, args.clients, args.requests))
                 results[name].append(-(time.perf_counter() - started))  # wall time, popped below
         finally:
-            server.should_exit = True
-            thread.join(10)
+            server.terminate()
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
     walls = {name: -values.pop() for name, values in results.items()}
     floor = _percentile(results["baseline: /health/live"], 0.5)

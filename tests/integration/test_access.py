@@ -5,6 +5,7 @@ required roles, the audit log, rate limits and the cap on active reports."""
 from __future__ import annotations
 
 import re
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -259,6 +260,7 @@ def test_share_links_let_an_outsider_read_one_report_until_revoked(
     assert outsider.get(f"/api/v1/reports/{rid}").status_code == 401  # the link opens this page, nothing else
     listed = client.get(f"/api/v1/reports/{rid}/share-links").json()
     assert listed[0]["uses"] == 1 and "url" not in listed[0]
+    assert client.app.state.audit.flush()  # written in the background
     with db() as session:
         uses = [e for e in access_store.audit_events(session, organization_id=DEFAULT_ORGANIZATION_ID)
                 if e.action == "share_link.read"]
@@ -329,3 +331,32 @@ def test_active_reports_per_organization_are_capped(client: TestClient, world: d
     assert refused.headers["retry-after"] == "30"
     with db() as session:
         assert report_store.count_active_reports(session, organization_id=DEFAULT_ORGANIZATION_ID) == 1
+
+
+def test_the_audit_writer_batches_events_isolates_a_bad_one_and_writes_all_before_it_stops(
+    db: sessionmaker[Session],
+) -> None:
+    # One thread writes the audit log so that audited reads do not each hold a pooled connection (and, on SQLite,
+    # the write lock): many requests at once ran the pool dry and answered 503.
+    from api.access import AuditWriter
+
+    def event(i: int, **extra: Any) -> dict[str, Any]:
+        return {"organization_id": DEFAULT_ORGANIZATION_ID, "actor": f"writer-test {i}", "role": "viewer",
+                "action": "writer.test", "object_type": None, "object_id": str(i), "status_code": 200,
+                "details": None, **extra}
+
+    async def submit_all(writer: AuditWriter, events: list[dict[str, Any]]) -> None:
+        for e in events:
+            await writer.submit(e)
+
+    writer = AuditWriter(db, max_batch=50, max_queued=20).start()  # a small queue: submit waits, nothing is lost
+    events = [event(i) for i in range(300)]
+    events[123] = event(123, organization_id=uuid.uuid4())  # no such organization: its insert fails
+    asyncio.run(submit_all(writer, events))
+    assert writer.flush(timeout=60)
+    asyncio.run(submit_all(writer, [event(i) for i in range(300, 310)]))
+    writer.stop()  # writes what is still queued
+    with db() as session:
+        written = {e.object_id for e in access_store.audit_events(session, organization_id=DEFAULT_ORGANIZATION_ID,
+                                                                  action="writer.test", limit=1000)}
+    assert written == {str(i) for i in range(310)} - {"123"}
