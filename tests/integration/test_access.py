@@ -4,8 +4,8 @@ required roles, the audit log, rate limits and the cap on active reports."""
 
 from __future__ import annotations
 
-import re
 import asyncio
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
