@@ -49,6 +49,8 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reque
     status = int(lines[0].split(" ", 2)[1])
     fields = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])
               if name}
+    if status in (204, 304) or 100 <= status < 200:
+        return status, b""  # no body, by definition
     if "content-length" not in fields:
         raise RuntimeError(f"an answer without Content-Length ({status}): {fields}")
     return status, await reader.readexactly(int(fields["content-length"]))
