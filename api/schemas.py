@@ -14,6 +14,19 @@ from workbench.storage.imports import ImportStatus
 from workbench.surveys.schema import Question, ResponseRecord, SurveyDefinition
 
 
+def finite_parameters(parameters: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Component parameters, checked finite: JSON allows no NaN or Infinity; Python's parser does, and PostgreSQL
+    would refuse to store them (the validator of every request that carries parameters)."""
+    def check(value: Any) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("numbers must be finite (no NaN or Infinity)")
+        for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+            check(item)
+
+    check(parameters)
+    return parameters
+
+
 class SurveyCreate(SurveyDefinition):
     """A survey definition: title, description and typed questions; optionally its first responses.
 
@@ -123,15 +136,7 @@ class ReportCreate(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _finite_numbers(cls, parameters: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        # JSON allows no NaN or Infinity; Python's parser does, and PostgreSQL would refuse to store them.
-        def check(value: Any) -> None:
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError("numbers must be finite (no NaN or Infinity)")
-            for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
-                check(item)
-
-        check(parameters)
-        return parameters
+        return finite_parameters(parameters)
 
 
 class _FromView(BaseModel):

@@ -1,9 +1,9 @@
-"""Helpers shared by the stack benchmarks (`physical_limit`, `scale`, `throughput`).
+"""Helpers shared by the stack benchmarks (`report_latency`, `batch`, `physical_limit`, `scale`, `throughput`).
 
-The embedded stack as `report_latency.py` starts it (its `configure_environment`, admin key and log dump are
-reused), surveys imported through the API, reports asked and polled through the API, and a sampler of the
-worker's process tree (the worker and the kernels it starts): resident memory and CPU time. Nothing here is timed
-on its own; the benchmarks decide what to time.
+The embedded stack on free ports with a fresh data folder (every stack benchmark starts it here), surveys
+imported through the API, reports asked and polled through the API, and a sampler of the worker's process tree
+(the worker and the kernels it starts): resident memory and CPU time. Nothing here is timed on its own; the
+benchmarks decide what to time.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import contextlib
 import csv
 import json
 import os
+import socket
 import statistics
 import sys
 import threading
@@ -25,7 +26,6 @@ from typing import Any
 import httpx
 import psutil
 
-from benchmarks.report_latency import BENCHMARK_KEY, configure_environment, dump_logs
 from workbench.statuses import ReportStatus
 
 MB = 1024 * 1024
@@ -70,11 +70,52 @@ class RunningStack:
         return Path(self.settings.data_dir)
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free TCP ports; all sockets stay open until every port is picked so none repeats."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+BENCHMARK_KEY = "wb_be4c4a4b00_benchmark-admin-key"  # the throwaway stack's admin key
+
+
+def configure_environment(data_dir: Path) -> None:
+    """Point every WORKBENCH_* setting the stack uses at the temp dir and free ports.
+
+    Must run before `Settings()` is built and before any child is spawned: children inherit os.environ.
+    """
+    api_port, temporal_port, ui_port = free_ports(3)
+    os.environ.pop("WORKBENCH_DATABASE_URL", None)  # default SQLite inside data_dir
+    os.environ.update({
+        "WORKBENCH_DATA_DIR": str(data_dir),
+        "WORKBENCH_API_HOST": "127.0.0.1",
+        "WORKBENCH_API_PORT": str(api_port),
+        "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port),
+        "WORKBENCH_TASK_QUEUE": f"benchmark-{os.getpid()}",
+        "WORKBENCH_BOOTSTRAP_ADMIN_KEY": BENCHMARK_KEY,
+        "WORKBENCH_RATE_LIMIT": "",
+    })
+
+
+def dump_logs(log_dir: Path, lines: int = 20) -> None:
+    """The temp dir is deleted on exit, so show the tail of each child's log now."""
+    for log in sorted(log_dir.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"--- {log.name} (last {len(tail)} lines)", *tail, sep="\n", file=sys.stderr)
+
+
 @contextlib.contextmanager
 def embedded_stack(data_dir: Path, env: dict[str, str] | None = None,
                    client_timeout: float = 600) -> Iterator[RunningStack]:
-    """Temporal dev server, one worker and the API on free ports with a fresh data folder, as report_latency
-    starts them; `env` (WORKBENCH_* settings) is set before anything is spawned, so every child inherits it.
+    """Temporal dev server, one worker and the API on free ports with a fresh data folder; `env` (WORKBENCH_*
+    settings) is set before anything is spawned, so every child inherits it.
     On an error the tail of each child's log goes to stderr; the stack is stopped on the way out."""
     configure_environment(data_dir)
     os.environ.update(env or {})

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.report_latency import BENCHMARK_KEY, configure_environment, dump_logs
+from benchmarks._stack import embedded_stack
 from workbench.config import REPO_ROOT
 from workbench.statuses import ReportStatus
 
@@ -104,33 +104,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("counts must be at least 1")
     components = [c.strip() for c in args.components.split(",") if c.strip()]
     with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
-        configure_environment(Path(tmp) / "data")
-        from cli.stack import Stack  # only now: nothing may read the settings before the environment is set
-        from workbench.config import Settings
-
-        settings = Settings()
-        stack = Stack(settings)
-        stack.prepare()
-        try:
-            if not stack.start_temporal():
-                raise RuntimeError(f"something already listens on {settings.temporal_address}")
-            stack.start_worker()
-            stack.start_api()
-            with httpx.Client(base_url=settings.base_url, timeout=300,
-                              headers={"Authorization": f"Bearer {BENCHMARK_KEY}"}) as client:
-                print(f"importing {args.reports} copies of the sample survey...", file=sys.stderr)
-                surveys = import_copies(client, args.reports, args.responses)
-                single_report(client, surveys[0], components)  # warm-up: the first report pays cold caches
-                singles = [single_report(client, surveys[i % len(surveys)], components)
-                           for i in range(args.baseline_reports)]
-                per_report = statistics.median(s for s, _ in singles)
-                print(f"  single report, median of {len(singles)}: {per_report:.2f} s", file=sys.stderr)
-                seconds, body = run_batch(client, surveys, components, args.concurrency)
-        except BaseException:
-            dump_logs(stack.log_dir)
-            raise
-        finally:
-            stack.stop()
+        with embedded_stack(Path(tmp) / "data", client_timeout=300) as running:
+            print(f"importing {args.reports} copies of the sample survey...", file=sys.stderr)
+            surveys = import_copies(running.client, args.reports, args.responses)
+            single_report(running.client, surveys[0], components)  # warm-up: the first report pays cold caches
+            singles = [single_report(running.client, surveys[i % len(surveys)], components)
+                       for i in range(args.baseline_reports)]
+            per_report = statistics.median(s for s, _ in singles)
+            print(f"  single report, median of {len(singles)}: {per_report:.2f} s", file=sys.stderr)
+            seconds, body = run_batch(running.client, surveys, components, args.concurrency)
     if body["status"] != "completed" or body["done"] + body["failed"] != args.reports:
         print(f"error: the batch ended {body['status']}: {body.get('error')}", file=sys.stderr)
         return 1

@@ -16,22 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._stack import free_ports
 from workbench.config import REPO_ROOT
 
 TARGETS_MS = {"report JSON": 25.0, "status": 25.0, "status, revalidated (304)": 25.0, "stored PDF": 50.0}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -98,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="workbench-reads-") as tmp:
         print("making a real report (not timed)...", file=sys.stderr)
         settings, report_id = _report(Path(tmp) / "data", args.responses)
-        port = _free_port()
+        port = free_ports(1)[0]
         # The API in its own process, as `workbench api` runs it: in a thread of this process it would share the
         # GIL with the load generator, and the table would measure the clients as much as the server. Idle
         # connections are kept longer than uvicorn's 5 s default: a client reusing one the server is just closing

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 import nbformat
 
+from benchmarks._stack import embedded_stack
 from workbench.components import components, result_path_parameter
 from workbench.config import REPO_ROOT
 from workbench.results import extract_result
@@ -31,40 +31,6 @@ TARGET_RATIO = 0.15  # issue 12 (the first target was 0.6)
 POLL_SECONDS = 0.05
 REPORT_TIMEOUT_SECONDS = 1800.0
 BIN = Path(sys.executable).parent  # papermill and jupyter live next to this interpreter
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free TCP ports; all sockets stay open until every port is picked so none repeats."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-BENCHMARK_KEY = "wb_be4c4a4b00_benchmark-admin-key"  # the throwaway stack's admin key
-
-
-def configure_environment(data_dir: Path) -> None:
-    """Point every WORKBENCH_* setting the stack uses at the temp dir and free ports.
-
-    Must run before `Settings()` is built and before any child is spawned: children inherit os.environ.
-    """
-    api_port, temporal_port, ui_port = free_ports(3)
-    os.environ.pop("WORKBENCH_DATABASE_URL", None)  # default SQLite inside data_dir
-    os.environ.update({
-        "WORKBENCH_DATA_DIR": str(data_dir),
-        "WORKBENCH_API_HOST": "127.0.0.1",
-        "WORKBENCH_API_PORT": str(api_port),
-        "WORKBENCH_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
-        "WORKBENCH_TEMPORAL_UI_PORT": str(ui_port),
-        "WORKBENCH_TASK_QUEUE": f"benchmark-{os.getpid()}",
-        "WORKBENCH_BOOTSTRAP_ADMIN_KEY": BENCHMARK_KEY,
-        "WORKBENCH_RATE_LIMIT": "",
-    })
 
 
 def import_survey(client: httpx.Client, survey_path: Path) -> str:
@@ -105,42 +71,16 @@ def timed_report(client: httpx.Client, survey_id: str) -> float:
 def measure_workbench(survey: Path, runs: int, workdir: Path, pause: float = 0.0) -> tuple[float, list[float]]:
     """(first run, the `runs` runs after it) through a fresh embedded stack; `pause` seconds of idle worker before
     each timed run (reports that arrive apart, e.g. for the kernel pool to refill)."""
-    configure_environment(workdir / "data")
-    # Imported only now so nothing reads the settings before the environment is set.
-    from cli.stack import Stack
-    from workbench.config import Settings
-
-    settings = Settings()
-    stack = Stack(settings)
-    stack.prepare()
-    try:
-        if not stack.start_temporal():
-            raise RuntimeError(f"something already listens on {settings.temporal_address}")
-        stack.start_worker()
-        stack.start_api()
-        with httpx.Client(base_url=settings.base_url, timeout=120,
-                          headers={"Authorization": f"Bearer {BENCHMARK_KEY}"}) as client:
-            survey_id = import_survey(client, survey)
-            first = timed_report(client, survey_id)
-            print(f"  workbench first run: {first:.2f} s", file=sys.stderr)
-            times = []
-            for i in range(runs):
-                time.sleep(pause)
-                times.append(timed_report(client, survey_id))
-                print(f"  workbench run {i + 1}/{runs}: {times[-1]:.2f} s", file=sys.stderr)
-        return first, times
-    except BaseException:
-        dump_logs(stack.log_dir)
-        raise
-    finally:
-        stack.stop()
-
-
-def dump_logs(log_dir: Path, lines: int = 20) -> None:
-    """The temp dir is deleted on exit, so show the tail of each child's log now."""
-    for log in sorted(log_dir.glob("*.log")):
-        tail = log.read_text(errors="replace").splitlines()[-lines:]
-        print(f"--- {log.name} (last {len(tail)} lines)", *tail, sep="\n", file=sys.stderr)
+    with embedded_stack(workdir / "data", client_timeout=120) as running:
+        survey_id = import_survey(running.client, survey)
+        first = timed_report(running.client, survey_id)
+        print(f"  workbench first run: {first:.2f} s", file=sys.stderr)
+        times = []
+        for i in range(runs):
+            time.sleep(pause)
+            times.append(timed_report(running.client, survey_id))
+            print(f"  workbench run {i + 1}/{runs}: {times[-1]:.2f} s", file=sys.stderr)
+    return first, times
 
 
 def run(argv: list[str], cwd: Path) -> None:

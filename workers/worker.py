@@ -37,10 +37,6 @@ from workers.workflows import ReportWorkflow
 log = logging.getLogger("workbench.worker")
 
 
-# Running activities get this long to finish on SIGTERM (the default of `worker_graceful_shutdown_seconds`).
-GRACEFUL_SHUTDOWN = timedelta(seconds=Settings.model_fields["worker_graceful_shutdown_seconds"].default)
-
-
 def graceful_shutdown(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.worker_graceful_shutdown_seconds)
 

@@ -4,7 +4,6 @@ progress counted from the stored reports (so it reads while Temporal is slow or 
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,7 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.orm import Session
 
 from api.deps import OrganizationDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
-from api.schemas import error_responses
+from api.schemas import error_responses, finite_parameters
 from workbench.reports.batches import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MAX_REPORTS, BatchCancelRefused
 from workbench.reports.links import API_PREFIX, ReportLinks
 from workbench.reports.request import ReportRequestError, SurveyNotFound
@@ -46,14 +45,7 @@ class BatchCreate(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _finite_numbers(cls, parameters: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        def check(value: Any) -> None:
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError("numbers must be finite (no NaN or Infinity)")
-            for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
-                check(item)
-
-        check(parameters)
-        return parameters
+        return finite_parameters(parameters)
 
 
 class BatchAccepted(BaseModel):

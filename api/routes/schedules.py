@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.deps import OrganizationDep, PrincipalDep, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.routes.pages import not_found
 from api.routes.reports import status_public
-from api.schemas import ReportLinks, ReportStatusPublic, error_responses
+from api.schemas import ReportLinks, ReportStatusPublic, error_responses, finite_parameters
 from api.temporal import TemporalGateway
 from workbench.reports.links import API_PREFIX
 from workbench.reports.links import ReportLinks as Links
@@ -49,18 +48,6 @@ def latest_url(survey_id: uuid.UUID | str) -> str:
     return f"{API_PREFIX}/surveys/{survey_id}/reports/latest"
 
 
-def _finite(parameters: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """JSON allows no NaN or Infinity; Python's parser does, and PostgreSQL would refuse to store them."""
-    def check(value: Any) -> None:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("numbers must be finite (no NaN or Infinity)")
-        for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
-            check(item)
-
-    check(parameters)
-    return parameters
-
-
 class ScheduleCreate(BaseModel):
     survey_id: uuid.UUID
     cron: str | None = Field(None, max_length=200, description="When to run, as a cron expression (minute hour "
@@ -79,7 +66,7 @@ class ScheduleCreate(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _finite_numbers(cls, parameters: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        return _finite(parameters)
+        return finite_parameters(parameters)
 
 
 class ScheduleChange(BaseModel):
@@ -101,7 +88,7 @@ class ScheduleChange(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _finite_numbers(cls, parameters: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
-        return None if parameters is None else _finite(parameters)
+        return None if parameters is None else finite_parameters(parameters)
 
 
 class SchedulePublic(BaseModel):
