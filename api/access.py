@@ -21,6 +21,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from workbench.access import Principal, Role
+from workbench.access import Principal, Role, digest
 from workbench.rendering.page import SignedIn, signed_in
 from workbench.storage import access as access_store
 
@@ -156,6 +157,39 @@ class RateLimits:
                                     headers={"Retry-After": str(retry)})
 
 
+class KeyCache:
+    """Callers found by their bearer key, kept for `ttl` seconds so a client polling a report is not looked up in
+    the database on every request (the lookup and its thread-pool hop were a third of a status read).
+
+    Only keys that were found are kept (a key made a moment ago works at once). A key revoked through this
+    process is dropped from its cache at once; other API processes stop accepting it within `ttl` seconds
+    (documented with `WORKBENCH_API_KEY_CACHE_SECONDS`; 0 turns the cache off). Keyed by the key's digest,
+    never its text; bounded, cleared whole when full.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self._found: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        if self.ttl <= 0:
+            return None
+        entry = self._found.get(digest(token))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._found) >= self.max_entries:
+            self._found.clear()
+        self._found[digest(token)] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        self._found.clear()
+
+
 def _bearer(request: Request) -> str | None:
     value = request.headers.get("authorization")
     if value is None:
@@ -220,7 +254,13 @@ async def authorize(request: Request) -> None:
 
         await run_in_threadpool(store_bootstrap_key, state.sessions, pending)
         state.bootstrap_key = None
-    principal = await run_in_threadpool(find_principal, request, state.sessions)
+    keys: KeyCache | None = getattr(state, "keys", None)
+    token = _bearer(request)
+    principal = keys.get(token) if keys is not None and token is not None else None
+    if principal is None:
+        principal = await run_in_threadpool(find_principal, request, state.sessions)
+        if keys is not None and token is not None and principal is not None:
+            keys.put(token, principal)
     if principal is None:
         if is_page(request.url.path) and request.method == "GET":
             raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
@@ -307,8 +347,12 @@ class AuditTrail:
         await run_in_threadpool(write)
 
 
+# An audit event (the columns of `access_store.record`), or any other write of a read route (a download record).
+Record = dict[str, Any] | Callable[[Session], None]
+
+
 class AuditWriter:
-    """Writes audit events from one thread, many per transaction.
+    """Writes audit events (and the download records of reads) from one thread, many per transaction.
 
     Writing each event in its request's thread took a pooled connection (and, on SQLite, the write lock) per
     audited read: with many clients reading at once, requests queued behind audit inserts until the pool ran dry
@@ -321,7 +365,7 @@ class AuditWriter:
 
     def __init__(self, sessions: sessionmaker[Session], max_batch: int = 500, max_queued: int = 10_000) -> None:
         self.sessions, self.max_batch = sessions, max_batch
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(max_queued)
+        self._queue: queue.Queue[Record | None] = queue.Queue(max_queued)
         self._unwritten = 0
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -337,6 +381,13 @@ class AuditWriter:
             self._queue.put_nowait(event)
         except queue.Full:
             await run_in_threadpool(self._queue.put, event)
+
+    def put(self, write: Callable[[Session], None]) -> None:
+        """From a thread (a sync route): another record to write in the same transactions, e.g. a download.
+        Blocks only when `max_queued` are waiting."""
+        with self._changed:
+            self._unwritten += 1
+        self._queue.put(write)
 
     def flush(self, timeout: float = 10) -> bool:
         with self._changed:
@@ -371,16 +422,20 @@ class AuditWriter:
                 return
 
     @staticmethod
-    def write(sessions: sessionmaker[Session], events: list[dict[str, Any]]) -> None:
+    def write(sessions: sessionmaker[Session], events: list[Record]) -> None:
         try:
             with sessions() as session:
                 for event in events:
-                    access_store.record(session, **event)
+                    if callable(event):
+                        event(session)
+                    else:
+                        access_store.record(session, **event)
                 session.commit()
             return
         except Exception:
             if len(events) == 1:
-                log.exception("audit event %s not recorded", events[0]["action"])
+                what = events[0]["action"] if isinstance(events[0], dict) else events[0]
+                log.exception("audit record %s not written", what)
                 return
         for event in events:
             AuditWriter.write(sessions, [event])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from api.access import principal_of
 from api.import_jobs import ImportRunner
@@ -20,38 +21,43 @@ from workbench.storage import surveys as survey_store
 from workbench.storage.models import Report, Survey
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for the request. Opening one does no I/O (it connects on first use), so it is made here rather
+    than in the thread pool; closing it hands its connection back (I/O), so that happens in a thread."""
+    session = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        await run_in_threadpool(session.close)
 
 
-def get_sessions(request: Request) -> sessionmaker[Session]:
+async def get_sessions(request: Request) -> sessionmaker[Session]:
     """The session factory, for work that opens its own transactions (in a thread: queueing a report)."""
     return request.app.state.sessions
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """The caller `api.access.authorize` found (every non-public route has one)."""
     return principal_of(request)
 
 
-def get_organization_id(request: Request) -> uuid.UUID:
+async def get_organization_id(request: Request) -> uuid.UUID:
     return principal_of(request).organization_id
 
 
-def get_temporal(request: Request) -> TemporalGateway:
+async def get_temporal(request: Request) -> TemporalGateway:
     return request.app.state.temporal
 
 
-def get_import_runner(request: Request) -> ImportRunner:
+async def get_import_runner(request: Request) -> ImportRunner:
     return request.app.state.imports
 
 
-def get_progress_hub(request: Request) -> ProgressHub:
+async def get_progress_hub(request: Request) -> ProgressHub:
     """The app's one hub of report pollers, made on first use (from the app's own session factory)."""
     state = request.app.state
     if getattr(state, "progress", None) is None:
@@ -62,7 +68,7 @@ def get_progress_hub(request: Request) -> ProgressHub:
             from workbench.reports.views import report_status_view
 
             with sessions() as session:
-                report = report_store.load_report(session, report_id=report_id)
+                report = report_store.load_report(session, report_id=report_id, with_results=False)
                 if report is None:
                     return None
                 return ReportStatusPublic.model_validate(report_status_view(report)).model_dump(mode="json")
@@ -82,7 +88,8 @@ ProgressHubDep = Annotated[ProgressHub, Depends(get_progress_hub)]
 
 
 def get_report_or_404(report_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Report:
-    report = report_store.get_report(session, report_id=report_id, organization_id=principal.organization_id)
+    report = report_store.get_report(session, report_id=report_id, organization_id=principal.organization_id,
+                                     with_results=False)
     # A report the caller's role may not read answers as a missing one does.
     if report is None or not principal.may_read(report.required_roles):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"report {report_id} not found")

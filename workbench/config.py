@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_base_url: str | None = Field(None, description="Base of links in notifications; default from host/port")
+    api_key_cache_seconds: float = Field(
+        2.0, ge=0, description="How long an API process trusts a key it has looked up (a revocation made through "
+                               "another process takes this long to reach it; 0: look up every request)")
+    api_cache_mb: int = Field(
+        64, ge=0, description="Memory per API process for finished reports' JSON bodies, kept by ETag (0: none)")
 
     notebooks_dir: Path = REPO_ROOT / "notebooks"
     kernel_name: str = "workbench"

@@ -103,11 +103,15 @@ def create_key(body: KeyCreate, session: SessionDep, org: OrganizationDep, respo
 
 @router.delete("/api/v1/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=error_responses(404))
-def revoke_key(key_id: uuid.UUID, session: SessionDep, org: OrganizationDep) -> Response:
-    """Revoke a key: it and the sign-ins made with it stop working at once."""
+def revoke_key(key_id: uuid.UUID, session: SessionDep, org: OrganizationDep, request: Request) -> Response:
+    """Revoke a key: it and the sign-ins made with it stop working at once (other API processes stop accepting
+    the key within `WORKBENCH_API_KEY_CACHE_SECONDS`)."""
     if store.revoke_key(session, organization_id=org, key_id=key_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"key {key_id} not found")
     session.commit()
+    keys = getattr(request.app.state, "keys", None)
+    if keys is not None:
+        keys.clear()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlalchemy.orm import Session
 
+from api.access import AuditWriter
+from api.caching import BodyCache
 from api.deps import (
     OrganizationDep,
     PrincipalDep,
@@ -34,15 +37,16 @@ from api.schemas import (
     ReportSummary,
     error_responses,
 )
-from workbench.rendering.pdf import ChromiumUnavailable
+from workbench.access import Principal
+from workbench.rendering.pdf import PDF_TEMPLATE_VERSION, ChromiumUnavailable
 from workbench.reports.links import ReportLinks as Links
 from workbench.reports.request import ReportRequestError, SurveyNotFound, TooManyActiveReports
 from workbench.reports.rerun import RerunRefused
-from workbench.reports.views import NoPdf, component_status_view, report_status_view, stored_report_pdf
+from workbench.reports.views import NoPdf, component_status_view, ensure_stored_pdf, report_status_view
 from workbench.statuses import ComponentStatus
 from workbench.storage import reports as store
 from workbench.storage import surveys as survey_store
-from workbench.storage.models import Report, ReportComponent
+from workbench.storage.models import Report, ReportComponent, ReportStatus
 from workers.starter import CancelRefused, TemporalUnavailable, queue_report
 from workers.starter import cancel_report as cancel_run
 from workers.starter import rerun_component as start_rerun
@@ -122,16 +126,6 @@ def list_reports(
     )
 
 
-def report_etag(report: Report) -> str:
-    """A weak validator of everything the status and the report JSON show: it changes when the report or any
-    component moves (status, cells, attempts, completion, a rerun), so a poller that sends it back gets a 304
-    without the results being serialised again."""
-    parts = [str(report.id), report.status.value, str(report.run_number), str(report.completed_at), report.error or ""]
-    parts += [f"{c.component_type}:{c.status.value}:{c.cells_done}/{c.cells_total}:{c.attempts}:{c.completed_at}"
-              for c in report.components]
-    return 'W/"' + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32] + '"'
-
-
 def not_modified(request: Request, response: Response, etag: str) -> Response | None:
     """A 304 when the client holds this version; else the validator is set on `response`."""
     response.headers["ETag"] = etag
@@ -145,31 +139,91 @@ def not_modified(request: Request, response: Response, etag: str) -> Response | 
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified (`If-None-Match` held the ETag)"}}
 
 
-@router.get("/{report_id}/status", responses={**NOT_MODIFIED, **error_responses(404)})
-def get_status(report: ReportDep, request: Request, response: Response) -> ReportStatusPublic:
+# The hot reads (status, report JSON, PDF) are what pollers, pages and dashboards ask again and again. They ask
+# the report's version first (one query of a few columns), answer 304 from it, and build a body only when this
+# process has none for that version yet; the body is kept by its ETag (`api.caching`). Access is checked on the
+# version, before any body is looked at.
+
+def readable_version(session: Session, report_id: uuid.UUID, principal: Principal) -> store.ReportVersion:
+    version = store.report_version(session, report_id=report_id)
+    # Another organization's report, or one the caller's role may not read, answers as a missing one does.
+    if version is None or version.organization_id != principal.organization_id \
+            or not principal.may_read(version.required_roles):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"report {report_id} not found")
+    return version
+
+
+def cached_body(request: Request, key: tuple[Any, ...], build: Callable[[], tuple[str, bytes]]) -> tuple[str, bytes]:
+    """(etag, body) for `key` + etag from this process's cache, else from `build`, which loads the report and
+    returns its body with the ETag of what it loaded (the report may have moved since its version was read: the
+    body is filed under the version it shows)."""
+    bodies: BodyCache | None = getattr(request.app.state, "bodies", None)
+    etag = key[-1]
+    body = bodies.get(key) if bodies is not None else None
+    if body is not None:
+        return etag, body
+    etag, body = build()
+    if bodies is not None:
+        bodies.put((*key[:-1], etag), body)
+    return etag, body
+
+
+def _json(body: bytes, etag: str, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response(body, status_code=status_code, media_type="application/json",
+                    headers={"ETag": etag, "Cache-Control": "private, no-cache"})
+
+
+def _status_body(request: Request, session: Session, version: store.ReportVersion) -> tuple[str, bytes]:
+    def build() -> tuple[str, bytes]:
+        report = store.load_report(session, report_id=version.id, with_results=False)
+        assert report is not None  # reports are deleted only with their survey; the version was just read
+        return store.report_etag(report), status_public(report).model_dump_json().encode()
+
+    return cached_body(request, (version.id, "status", version.etag), build)
+
+
+@router.get("/{report_id}/status", response_model=ReportStatusPublic,
+            responses={**NOT_MODIFIED, **error_responses(404)})
+def get_status(report_id: uuid.UUID, sessions: SessionsDep, principal: PrincipalDep, request: Request,
+               response: Response) -> Response:
     """The report's status and progress; with `ETag` (send it back as `If-None-Match`: 304 until it changes)."""
-    unchanged = not_modified(request, response, report_etag(report))
-    if unchanged is not None:
-        return unchanged  # type: ignore[return-value]
-    return status_public(report)
+    with sessions() as session:
+        version = readable_version(session, report_id, principal)
+        unchanged = not_modified(request, response, version.etag)
+        if unchanged is not None:
+            return unchanged
+        etag, body = _status_body(request, session, version)
+        return _json(body, etag)
 
 
-@router.get("/{report_id}", responses={**STILL_RUNNING, **NOT_MODIFIED, **error_responses(404)})
-def get_report(report: ReportDep, session: SessionDep, org: OrganizationDep, request: Request,
-               response: Response) -> ReportPublic:
+@router.get("/{report_id}", response_model=ReportPublic,
+            responses={**STILL_RUNNING, **NOT_MODIFIED, **error_responses(404)})
+def get_report(report_id: uuid.UUID, sessions: SessionsDep, principal: PrincipalDep, request: Request,
+               response: Response) -> Response:
     """The report's metadata and every component's JSON result; with `ETag` (304 for `If-None-Match`)."""
-    if not report.status.finished:
-        return accepted_while_running(report)  # type: ignore[return-value]
-    unchanged = not_modified(request, response, report_etag(report))
-    if unchanged is not None:
-        return unchanged  # type: ignore[return-value]
-    survey = survey_store.get_survey(session, organization_id=org, survey_id=report.survey_id)
-    base = status_public(report).model_dump(exclude={"components"})
-    return ReportPublic(
-        **base, survey_title=survey.title if survey else "",
-        response_count=store.snapshot_response_count(session, report_id=report.id),
-        components=[component_public(c) for c in report.components],
-    )
+    with sessions() as session:
+        version = readable_version(session, report_id, principal)
+        if not version.status.finished:
+            etag, body = _status_body(request, session, version)
+            return _json(body, etag, status.HTTP_202_ACCEPTED)
+        unchanged = not_modified(request, response, version.etag)
+        if unchanged is not None:
+            return unchanged
+
+        def build() -> tuple[str, bytes]:
+            report = store.load_report(session, report_id=report_id)
+            assert report is not None
+            survey = survey_store.get_survey(session, organization_id=report.organization_id,
+                                             survey_id=report.survey_id)
+            base = status_public(report).model_dump(exclude={"components"})
+            return store.report_etag(report), ReportPublic(
+                **base, survey_title=survey.title if survey else "",
+                response_count=store.snapshot_response_count(session, report_id=report.id),
+                components=[component_public(c) for c in report.components],
+            ).model_dump_json().encode()
+
+        etag, body = cached_body(request, (report_id, "report", version.etag), build)
+        return _json(body, etag)
 
 
 @router.get("/{report_id}/components/{component}",
@@ -209,21 +263,45 @@ def get_notebook(report: ReportDep, component: str, session: SessionDep, princip
           "description": "The report as a PDF"},
     **STILL_RUNNING, **error_responses(404, 409, e409="The report failed or was cancelled: it has no PDF"),
     **error_responses(503, e503="No Chromium installed for PDF rendering, or the database is unavailable")})
-def get_pdf(report: ReportDep, session: SessionDep, settings: SettingsDep, principal: PrincipalDep) -> Response:
+def get_pdf(report_id: uuid.UUID, sessions: SessionsDep, settings: SettingsDep, principal: PrincipalDep,
+            request: Request) -> Response:
     """The report as a PDF: rendered on the first download and stored, served from storage after that
     (`X-Workbench-Cache: hit | miss`). A failed or cancelled report has none (409)."""
-    report_id = report.id
-    if not report.status.finished:
-        return accepted_while_running(report)
-    try:
-        pdf, cached = stored_report_pdf(session, report, settings.chromium_path, who=principal.label)
-    except NoPdf as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    except ChromiumUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    with sessions() as session:
+        version = readable_version(session, report_id, principal)
+        if not version.status.finished:
+            etag, body = _status_body(request, session, version)
+            return _json(body, etag, status.HTTP_202_ACCEPTED)
+        pdf = None
+        if version.status not in (ReportStatus.FAILED, ReportStatus.CANCELLED):
+            pdf = store.get_document(session, report_id=report_id, kind="pdf", template_version=PDF_TEMPLATE_VERSION)
+        cached = pdf is not None
+        if pdf is None:  # the first download (or a failed report: 409 below), with the report loaded
+            report = store.load_report(session, report_id=report_id)
+            assert report is not None
+            try:
+                pdf, cached = ensure_stored_pdf(session, report, settings.chromium_path)
+            except NoPdf as exc:
+                raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+            except ChromiumUnavailable as exc:
+                raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+            session.commit()
+    record_download(request, report_id=report_id, kind="pdf", who=principal.label, cached=cached, size=len(pdf))
     return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="report-{report_id}.pdf"',
         "X-Workbench-Cache": "hit" if cached else "miss"})
+
+
+def record_download(request: Request, **record: Any) -> None:
+    """Record a download through the app's background writer (one transaction for many; a download is a read
+    and should not take the database's write lock in its own request), or here for an app run without one."""
+    writer: AuditWriter | None = getattr(request.app.state, "audit", None)
+    if writer is not None:
+        writer.put(functools.partial(store.record_download, **record))
+        return
+    with request.app.state.sessions() as session:
+        store.record_download(session, **record)
+        session.commit()
 
 
 @router.post("/{report_id}/cancel", status_code=status.HTTP_202_ACCEPTED, responses={

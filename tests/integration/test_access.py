@@ -360,3 +360,30 @@ def test_the_audit_writer_batches_events_isolates_a_bad_one_and_writes_all_befor
         written = {e.object_id for e in access_store.audit_events(session, organization_id=DEFAULT_ORGANIZATION_ID,
                                                                   action="writer.test", limit=1000)}
     assert written == {str(i) for i in range(310)} - {"123"}
+
+
+@pytest.mark.parametrize("ttl", [0.0, 3.0])
+def test_a_key_revoked_by_another_process_is_refused_within_the_key_cache_time(
+    offline_settings: Settings, db: sessionmaker[Session], ttl: float
+) -> None:
+    """A revocation made elsewhere (another API replica, the CLI) reaches this process's key cache within
+    `api_key_cache_seconds`; with 0 it is refused at the next request."""
+    import time
+
+    with TestClient(create_app(offline_settings.model_copy(update={"api_key_cache_seconds": ttl}))) as app:
+        with db() as session:
+            made = access_store.create_key(session, organization_id=DEFAULT_ORGANIZATION_ID, user_name="far",
+                                           role=Role.VIEWER)
+            session.commit()
+        auth = {"Authorization": f"Bearer {made.text}"}
+        assert app.get("/api/v1/me", headers=auth).status_code == 200
+        with db() as session:
+            access_store.revoke_key(session, organization_id=DEFAULT_ORGANIZATION_ID, key_id=made.key.id)
+            session.commit()
+        revoked_at = time.monotonic()
+        if ttl:
+            # still trusted from the cache (the request is well inside the 3 s), then refused once it expires
+            assert app.get("/api/v1/me", headers=auth).status_code == 200
+            assert time.monotonic() - revoked_at < ttl
+            time.sleep(ttl - (time.monotonic() - revoked_at) + 0.1)
+        assert app.get("/api/v1/me", headers=auth).status_code == 401

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.main import create_app
+from api.schemas import ReportPublic
 from tests.conftest import AUTH
 from tests.integration.api_support import (
     create_survey,
@@ -21,9 +22,11 @@ from tests.integration.api_support import (
     response,
 )
 from tests.integration.conftest import FailingTemporalClient
+from workbench.access import Role
 from workbench.config import REPO_ROOT, Settings
 from workbench.rendering.pdf import PDF_TEMPLATE_VERSION
 from workbench.reports.request import create_report_run
+from workbench.storage import access as access_store
 from workbench.storage import reports as report_store
 from workbench.storage.db import make_engine, make_sessionmaker, transaction
 from workbench.storage.models import DEFAULT_ORGANIZATION_ID, ComponentStatus, Report, ReportStatus
@@ -265,6 +268,7 @@ def test_pdf_is_rendered_once_then_served_from_storage_and_every_download_is_rec
     assert first.headers["x-workbench-cache"] == "miss" and first.content.startswith(b"%PDF")
     second = client.get(f"/api/v1/reports/{report_id}/pdf")
     assert second.headers["x-workbench-cache"] == "hit" and second.content == first.content
+    assert client.app.state.audit.flush()  # type: ignore[attr-defined]  # downloads are written in the background
     with db() as session:
         assert report_store.get_document(session, report_id=report_id, kind="pdf",
                                          template_version=PDF_TEMPLATE_VERSION) == first.content
@@ -311,3 +315,32 @@ def test_status_and_report_json_carry_an_etag_and_answer_304_until_something_mov
     # Another report never matches this one's validator.
     other = queued_report(db, survey_with_responses(client))
     assert client.get(f"/api/v1/reports/{other}/status", headers={"If-None-Match": tag}).status_code == 200
+
+
+def test_report_json_comes_from_the_body_cache_until_the_report_moves(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    """The finished report's JSON is built once per version and served from memory after that; a report that
+    moves (here its component is finished again with another result, as a rerun does) is built afresh."""
+    report_id = queued_report(db, survey_with_responses(client))
+    complete(db, report_id, {"response_count": 2}, nbformat.writes(nbformat.v4.new_notebook()))
+    bodies = client.app.state.bodies  # type: ignore[attr-defined]
+    first = client.get(f"/api/v1/reports/{report_id}")
+    assert first.status_code == 200 and first.json()["components"][0]["result"] == {"response_count": 2}
+    misses, hits = bodies.misses, bodies.hits
+    second = client.get(f"/api/v1/reports/{report_id}")
+    assert (bodies.misses, bodies.hits) == (misses, hits + 1)  # from the cache
+    assert second.content == first.content and second.headers["etag"] == first.headers["etag"]
+    assert second.headers["content-type"] == "application/json"
+    assert ReportPublic.model_validate_json(second.content).survey_title == "Acme feedback"
+    complete(db, report_id, {"response_count": 3}, nbformat.writes(nbformat.v4.new_notebook()))
+    third = client.get(f"/api/v1/reports/{report_id}")
+    assert third.headers["etag"] != first.headers["etag"]
+    assert third.json()["components"][0]["result"] == {"response_count": 3}
+    # Another organization's caller is refused before any cached body is looked at.
+    with db() as session:
+        other = access_store.create_organization(session, slug="elsewhere", name="Elsewhere")
+        foreign = access_store.create_key(session, organization_id=other.id, user_name="them", role=Role.ADMIN)
+        session.commit()
+    refused = client.get(f"/api/v1/reports/{report_id}", headers={"Authorization": f"Bearer {foreign.text}"})
+    assert refused.status_code == 404 and str(report_id) in refused.json()["detail"]

@@ -437,3 +437,48 @@ def test_downgrade_to_base_then_upgrade(database_url: str) -> None:
                                   .where(Response.survey_id == survey_id)) == 1
     finally:
         engine.dispose()
+
+
+def test_a_reports_version_has_the_etag_of_the_loaded_report_and_moves_with_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The hot read routes answer 304 and pick cached bodies by `report_version`'s ETag, and file bodies under
+    `report_etag` of the report they loaded: both must agree, on both databases, or every read misses."""
+    report_id = new_report(sessions, new_survey(sessions), ["basic_stats", "sentiment"])
+    seen = set()
+    for step in range(4):
+        with transaction(sessions) as session:
+            if step == 1:
+                report_store.start_component(session, report_id=report_id, name="basic_stats", cells_total=3)
+            elif step == 2:
+                report_store.finish_component(session, report_id=report_id, name="basic_stats",
+                                              status=ComponentStatus.COMPLETED, result={"n": 1}, html="<p>1</p>",
+                                              notebook="{}", error=None, cells_done=3)
+            elif step == 3:
+                report_store.set_report_status(session, report_id=report_id, status=ReportStatus.FAILED,
+                                               error="sentiment failed")
+        with sessions() as session:
+            version = report_store.report_version(session, report_id=report_id)
+            report = report_store.load_report(session, report_id=report_id, with_results=False)
+            assert version is not None and report is not None
+            assert version.etag == report_store.report_etag(report)
+            assert (version.organization_id, version.status) == (ORG, report.status)
+            seen.add(version.etag)
+    assert len(seen) == 4  # every step moved it
+    with sessions() as session:
+        assert report_store.report_version(session, report_id=uuid.uuid4()) is None
+
+
+def test_a_report_loaded_without_results_reads_them_when_asked(sessions: sessionmaker[Session]) -> None:
+    report_id = new_report(sessions, new_survey(sessions), ["basic_stats"])
+    with transaction(sessions) as session:
+        report_store.finish_component(session, report_id=report_id, name="basic_stats",
+                                      status=ComponentStatus.COMPLETED, result={"n": 7}, html="<p>7</p>",
+                                      notebook="{}", error=None)
+    with sessions() as session:
+        report = report_store.get_report(session, organization_id=ORG, report_id=report_id, with_results=False)
+        assert report is not None
+        assert "result" in inspect(report.components[0]).unloaded
+        report_store.load_results(session, report)  # one query fills every component's result
+        assert "result" not in inspect(report.components[0]).unloaded
+        assert report.components[0].result == {"n": 7}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from workbench.access import Principal
 from workbench.storage.models import (
@@ -52,18 +53,89 @@ def create_report(
     return report
 
 
-def get_report(session: Session, *, organization_id: uuid.UUID, report_id: uuid.UUID) -> Report | None:
-    """The report, if it belongs to `organization_id` (a caller's: another organization's is not found)."""
-    report = session.get(Report, report_id)
+def get_report(session: Session, *, organization_id: uuid.UUID, report_id: uuid.UUID,
+               with_results: bool = True) -> Report | None:
+    """The report, if it belongs to `organization_id` (a caller's: another organization's is not found).
+
+    `with_results=False` leaves the components' results and provenance unloaded until read (each then loads
+    on its own): the status, the ETag and most routes need neither, and decoding them was most of a status read.
+    """
+    report = _get(session, report_id, with_results)
     if report is None or report.organization_id != organization_id:
         return None
     return report
 
 
-def load_report(session: Session, *, report_id: uuid.UUID) -> Report | None:
+def _get(session: Session, report_id: uuid.UUID, with_results: bool) -> Report | None:
+    if with_results:
+        return session.get(Report, report_id)
+    return session.get(Report, report_id, options=_WITHOUT_RESULTS)
+
+
+# Built once: a fresh option per call cost more to build and cache-key than the query it shapes.
+_WITHOUT_RESULTS = [selectinload(Report.components).defer(ReportComponent.result).defer(ReportComponent.provenance)]
+
+
+def load_results(session: Session, report: Report) -> None:
+    """Load every component's result and provenance in one query (after `with_results=False`)."""
+    session.execute(select(ReportComponent).where(ReportComponent.report_id == report.id)
+                    .options(undefer(ReportComponent.result), undefer(ReportComponent.provenance))).all()
+
+
+@dataclass(frozen=True)
+class ReportVersion:
+    """What the hot read routes need before they decide to load a report: whose it is, who may read it,
+    whether it is finished, and its ETag. One query of a few columns, no results, no ORM objects."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    required_roles: list[str] | None
+    status: ReportStatus
+    etag: str
+
+
+def _etag(report: tuple[Any, ...], components: list[tuple[Any, ...]]) -> str:
+    report_id, status, run_number, completed_at, error = report
+    parts = [str(report_id), status.value, str(run_number), str(completed_at), error or ""]
+    parts += [f"{name}:{c_status.value}:{done}/{total}:{attempts}:{c_completed}"
+              for name, c_status, done, total, attempts, c_completed in components]
+    return 'W/"' + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32] + '"'
+
+
+def report_etag(report: Report) -> str:
+    """A weak validator of everything the status and the report JSON show: it changes when the report or any
+    component moves (status, cells, attempts, completion, a rerun). `report_version` computes the same from
+    the columns alone."""
+    return _etag((report.id, report.status, report.run_number, report.completed_at, report.error),
+                 [(c.component_type, c.status, c.cells_done, c.cells_total, c.attempts, c.completed_at)
+                  for c in report.components])
+
+
+# Built once, run through the session's connection: building the statement and the ORM's handling of it cost
+# three times the query itself, on every status poll.
+_VERSION = (
+    select(Report.organization_id, Report.required_roles, Report.status, Report.run_number, Report.completed_at,
+           Report.error, ReportComponent.component_type, ReportComponent.status, ReportComponent.cells_done,
+           ReportComponent.cells_total, ReportComponent.attempts, ReportComponent.completed_at)
+    .outerjoin(ReportComponent, ReportComponent.report_id == Report.id)
+    .where(Report.id == bindparam("report_id")).order_by(ReportComponent.position))
+
+
+def report_version(session: Session, *, report_id: uuid.UUID) -> ReportVersion | None:
+    """The report's `ReportVersion` (any organization's: the caller checks), or None."""
+    rows = session.connection().execute(_VERSION, {"report_id": report_id}).all()
+    if not rows:
+        return None
+    org, roles, status, run_number, completed_at, error = rows[0][:6]
+    components = [tuple(row[6:]) for row in rows if row[6] is not None]
+    return ReportVersion(id=report_id, organization_id=org, required_roles=roles, status=status,
+                         etag=_etag((report_id, status, run_number, completed_at, error), components))
+
+
+def load_report(session: Session, *, report_id: uuid.UUID, with_results: bool = True) -> Report | None:
     """The report by id alone, for the workers and the operator's CLI, which act for no caller (never a route:
-    a route asks `get_report` with its caller's organization)."""
-    return session.get(Report, report_id)
+    a route asks `get_report` with its caller's organization). `with_results` as for `get_report`."""
+    return _get(session, report_id, with_results)
 
 
 def count_active_reports(session: Session, *, organization_id: uuid.UUID) -> int:
@@ -220,8 +292,13 @@ def cancel_unfinished_components(session: Session, *, report_id: uuid.UUID, reas
 
 def get_document(session: Session, *, report_id: uuid.UUID, kind: str, template_version: str) -> bytes | None:
     """A stored rendered document of the report, or None."""
-    row = session.get(ReportDocument, (report_id, kind, template_version), options=[undefer(ReportDocument.content)])
-    return None if row is None else row.content
+    return session.connection().execute(_DOCUMENT, {"report_id": report_id, "kind": kind,
+                                                    "template_version": template_version}).scalar()
+
+
+_DOCUMENT = select(ReportDocument.content).where(  # built once, as `_VERSION`: the PDF route asks it per download
+    ReportDocument.report_id == bindparam("report_id"), ReportDocument.kind == bindparam("kind"),
+    ReportDocument.template_version == bindparam("template_version"))
 
 
 def save_document(
