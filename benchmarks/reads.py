@@ -1,6 +1,6 @@
 """Reads under load: the report JSON, its status and a stored PDF, asked by many clients at once over loopback.
 
-    .venv/bin/python -m benchmarks.reads [--clients 50] [--requests 2000] [--responses 500]
+    .venv/bin/python -m benchmarks.reads [--clients 50] [--requests 2000] [--responses 500] [--rate 200]
 
 A real report first (as `benchmarks.pdf_cache` makes it: the sample survey's first `--responses` responses,
 `basic_stats` and `visualizations` in real kernels, SQLite in a temporary folder; not timed), its PDF rendered and
@@ -8,7 +8,9 @@ stored once. Then the API is served by uvicorn in its own process on a loopback 
 `--clients` concurrent clients send `--requests` requests per route, each with the admin key. The baseline, in the
 same run and under the same load, is `GET /health/live` (no database, no serialisation): the ratio says what a
 route costs over the server's floor. A second pass of the status route sends `If-None-Match` (pollers that
-revalidate). Targets (issue 12): JSON p99 under 25 ms, stored PDF p99 under 50 ms. See benchmarks/README.md.
+revalidate). Every route is measured twice: at saturation (each client asks again as soon as answered) and paced at
+`--rate` requests/s (latency from when each request was due). Targets (issue 12): JSON p99 under 25 ms, stored PDF
+p99 under 50 ms. See benchmarks/README.md.
 """
 
 from __future__ import annotations

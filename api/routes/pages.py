@@ -11,10 +11,12 @@ The lists (surveys, reports) come a page at a time, newest first: `?page=N` (fro
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -25,11 +27,12 @@ from sqlalchemy.orm import Session
 from api.access import current_principal
 from api.deps import OrganizationDep, SessionDep, SettingsDep
 from api.errors import import_issue_detail
+from workbench import __version__
 from workbench.components import components as catalog
 from workbench.config import Settings
 from workbench.rendering.page import PAGE_HEADERS, ReportView, render_page, render_report_page
 from workbench.reports.links import ReportLinks
-from workbench.reports.views import report_page_view
+from workbench.reports.views import organization_name, report_page_view, survey_title
 from workbench.storage import imports as job_store
 from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
@@ -195,10 +198,11 @@ def find_survey(session: Session, org: uuid.UUID, survey_id: str) -> Survey | No
     return None if parsed is None else survey_store.get_survey(session, organization_id=org, survey_id=parsed)
 
 
-def find_report(session: Session, org: uuid.UUID, report_id: str) -> Report | None:
+def find_report(session: Session, org: uuid.UUID, report_id: str, with_results: bool = True) -> Report | None:
     """The report, if it is the organization's and the caller's role may read it (else None: a 404)."""
     parsed = parse_id(report_id)
-    report = None if parsed is None else report_store.get_report(session, report_id=parsed, organization_id=org)
+    report = None if parsed is None else report_store.get_report(session, report_id=parsed, organization_id=org,
+                                                                 with_results=with_results)
     principal = current_principal.get()
     if report is None or (principal is not None and not principal.may_read(report.required_roles)):
         return None
@@ -410,11 +414,41 @@ def list_reports_page(session: SessionDep, org: OrganizationDep, page: str | Non
 
 
 @router.get("/reports/{report_id}", response_class=HTMLResponse)
-def get_report_page(report_id: str, request: Request, session: SessionDep, org: OrganizationDep) -> HTMLResponse:
+def get_report_page(report_id: str, request: Request, session: SessionDep, org: OrganizationDep) -> Response:
     """The report: live progress while it runs (Server-Sent Events; without JavaScript it refreshes itself), the
-    composed report when done, with its downloads, notices of components without a result, Rerun and Cancel."""
-    report = find_report(session, org, report_id)
+    composed report when done, with its downloads, notices of components without a result, Rerun and Cancel.
+    With an `ETag`: a reload (or the self-refresh) of a page that has not changed is a 304, not a render."""
+    report = find_report(session, org, report_id, with_results=False)
     if report is None:
         return not_found(request, f"report {report_id} not found", back_url="/reports",
                          back_label="Back to reports")
-    return html_page(render_report_page(report_view(session, report)), 200)
+    etag = report_page_etag(session, report)
+    headers = {**PAGE_HEADERS, "ETag": etag, "Cache-Control": "private, no-cache"}
+    held = request.headers.get("if-none-match", "")
+    if etag in {tag.strip() for tag in held.split(",")}:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return HTMLResponse(render_report_page(report_view(session, report)), 200, headers=headers)
+
+
+def _templates_digest() -> str:
+    """What the page is rendered with (templates, static files): a deploy that changes them changes every ETag."""
+    digest = hashlib.sha256(__version__.encode())
+    import workbench.rendering.page as page_module
+
+    for root in (Path(page_module.__file__).parent / "templates", Path(__file__).resolve().parent.parent / "static"):
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+PAGE_RENDERING = _templates_digest()
+
+
+def report_page_etag(session: Session, report: Report) -> str:
+    """The page's validator: the report's (status, progress, each component's state; a rerun changes it), what the
+    header shows from elsewhere (survey title, organization), who is signed in (the forms carry their CSRF token,
+    the buttons depend on the role) and the templates."""
+    who = current_principal.get()
+    parts = [report_store.report_etag(report), survey_title(session, report), organization_name(session, report) or "",
+             *(() if who is None else (who.label, who.role.value, who.csrf_token or "")), PAGE_RENDERING]
+    return 'W/"' + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32] + '"'

@@ -344,3 +344,26 @@ def test_report_json_comes_from_the_body_cache_until_the_report_moves(
         session.commit()
     refused = client.get(f"/api/v1/reports/{report_id}", headers={"Authorization": f"Bearer {foreign.text}"})
     assert refused.status_code == 404 and str(report_id) in refused.json()["detail"]
+
+
+def test_report_page_carries_an_etag_per_viewer_and_version(client: TestClient, db: sessionmaker[Session]) -> None:
+    report_id = queued_report(db, survey_with_responses(client))
+    complete(db, report_id, {"response_count": 2}, nbformat.writes(nbformat.v4.new_notebook()))
+    page = client.get(f"/reports/{report_id}")
+    assert page.status_code == 200 and "Component body: 42 responses" in page.text
+    tag = page.headers["etag"]
+    assert page.headers["cache-control"] == "private, no-cache" and "content-security-policy" in page.headers
+    again = client.get(f"/reports/{report_id}", headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+    # Another caller sees other buttons (its role) and forms (its CSRF token): never the same validator.
+    with db() as session:
+        viewer = access_store.create_key(session, organization_id=DEFAULT_ORGANIZATION_ID, user_name="v",
+                                         role=Role.VIEWER)
+        session.commit()
+    theirs = client.get(f"/reports/{report_id}", headers={"Authorization": f"Bearer {viewer.text}",
+                                                          "If-None-Match": tag})
+    assert theirs.status_code == 200 and theirs.headers["etag"] != tag
+    # A rerun (the component finished again) changes the page.
+    complete(db, report_id, {"response_count": 3}, nbformat.writes(nbformat.v4.new_notebook()))
+    moved = client.get(f"/reports/{report_id}", headers={"If-None-Match": tag})
+    assert moved.status_code == 200 and moved.headers["etag"] != tag

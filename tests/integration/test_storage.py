@@ -482,3 +482,18 @@ def test_a_report_loaded_without_results_reads_them_when_asked(sessions: session
         report_store.load_results(session, report)  # one query fills every component's result
         assert "result" not in inspect(report.components[0]).unloaded
         assert report.components[0].result == {"n": 7}
+
+
+def test_component_documents_leave_the_notebooks_unloaded_when_asked(sessions: sessionmaker[Session]) -> None:
+    report_id = new_report(sessions, new_survey(sessions), ["basic_stats"])
+    with transaction(sessions) as session:
+        report_store.finish_component(session, report_id=report_id, name="basic_stats",
+                                      status=ComponentStatus.COMPLETED, result={"n": 7}, html="<p>7</p>",
+                                      notebook='{"cells": []}', error=None)
+    with sessions() as session:
+        [row] = report_store.component_documents(session, report_id=report_id, with_notebooks=False)
+        assert row.html == "<p>7</p>" and row.result == {"n": 7}
+        assert "notebook" in inspect(row).unloaded
+    with sessions() as session:
+        [row] = report_store.component_documents(session, report_id=report_id)
+        assert "notebook" not in inspect(row).unloaded and row.notebook == '{"cells": []}'

@@ -184,6 +184,18 @@ def test_default_engine_is_minilm_and_says_how_accurate_it_measured() -> None:
     assert q["set_aside"] == {"count": 0, "reasons": {"unsupported_language": 0, "no_words": 0}, "languages": {}}
 
 
+def test_minilm_predicts_in_chunks_with_the_same_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large surveys are predicted a chunk at a time (bounded memory); every answer gets what it got at once."""
+    from workbench.text import engines as engine_module
+
+    texts = [*POSITIVE, *NEGATIVE, "It was fine.", "Okay I guess, nothing special.", *POSITIVE]
+    engine = engines.get("minilm")
+    whole = engine.predict(texts)
+    monkeypatch.setattr(engine_module, "PREDICT_CHUNK", 3)
+    assert engine.predict(texts) == whole and len(whole) == len(texts)
+    assert engine.predict([]) == []
+
+
 @pytest.mark.parametrize("engine", ["minilm", "vader"])
 def test_unreadable_answers_are_set_aside_and_counted_per_question(engine: str) -> None:
     answers = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import shutil
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -263,8 +264,10 @@ def test_write_inputs_survives_a_failing_parquet_writer(tmp_path: Path, monkeypa
 
     monkeypatch.setattr(notebook, "write_snapshot_parquet", broken)
     report = SimpleNamespace(id=uuid.uuid4(), parameters={})
-    inputs = steps._write_inputs(None, report, components.get("sentiment"), tmp_path)  # type: ignore[arg-type]
-    assert not (tmp_path / "snapshot.parquet").exists()
+    work_dir = tmp_path / "sentiment"
+    work_dir.mkdir()
+    inputs = steps._write_inputs(None, report, components.get("sentiment"), work_dir)  # type: ignore[arg-type]
+    assert not (work_dir / "snapshot.parquet").exists() and not (tmp_path / "snapshot.parquet").exists()
     assert load_snapshot(inputs.parameters[SNAPSHOT_PARAMETER]) == snapshot
 
 
@@ -309,3 +312,48 @@ def test_a_large_snapshot_is_kept_out_of_the_collector(tmp_path: Path, monkeypat
         assert loaded == _json_path(path) and gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+def test_components_running_side_by_side_load_the_snapshot_once(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four components of one report start at once on a worker: one loads and writes the snapshot, the others
+    link it; when the last one is done the report's folder is gone."""
+    import threading
+
+    snapshot = Snapshot.model_validate(_hostile())
+    loads = []
+
+    def load(session: Any, report_id: uuid.UUID) -> Snapshot:
+        loads.append(report_id)
+        return snapshot
+
+    monkeypatch.setattr(steps.report_store, "load_snapshot", load)
+    monkeypatch.setattr(steps.report_store, "component_results", lambda session, report_id, names: {})
+    report = SimpleNamespace(id=uuid.uuid4(), parameters={})
+    names = ["basic_stats", "sentiment", "themes", "segments"]
+    dirs = [tmp_path / name for name in names]
+    found: dict[str, Any] = {}
+
+    def run(name: str, work_dir: Path) -> None:
+        work_dir.mkdir(parents=True)  # as run_component makes it
+        found[name] = steps._write_inputs(None, report, components.get(name), work_dir)  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=run, args=(n, d)) for n, d in zip(names, dirs, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert loads == [report.id]  # once, not once per component
+    assert len({i.snapshot_sha256 for i in found.values()}) == 1
+    for work_dir in dirs[1:]:
+        assert os.path.samefile(work_dir / "snapshot.json", dirs[0] / "snapshot.json")
+        assert os.path.samefile(work_dir / "snapshot.parquet", dirs[0] / "snapshot.parquet")
+    assert not os.access(dirs[0] / "snapshot.json", os.W_OK) or os.geteuid() == 0  # read-only (root ignores it)
+    assert load_snapshot(dirs[2] / "snapshot.json") == snapshot
+    for work_dir in dirs:  # what run_component does as each finishes
+        shutil.rmtree(work_dir)
+        steps._release_snapshot(report.id, tmp_path)
+        assert tmp_path.exists() == (work_dir != dirs[-1])
+    # a component starting after that (a rerun) writes it again
+    run("basic_stats", dirs[0])
+    assert loads == [report.id, report.id] and (tmp_path / "snapshot.sha256").exists()

@@ -79,3 +79,21 @@ def test_cache_folder_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_missing_vocabulary_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="vocabulary"):
         MiniLMEmbedder(vocab_path=tmp_path / "nope.txt")
+
+
+def test_embedding_in_cache_slices_gives_the_same_vectors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large inputs are read from and written to the cache a slice of keys at a time, and the result filled in
+    place: repeated texts, cached and new ones mixed, each row what a one-slice pass gives."""
+    from workbench.text import embeddings as module
+
+    texts = ["Great service.", "Slow delivery, late again.", "Great service.", "Fine.", "Too expensive for me.",
+             "The app crashes on start.", "Fine.", "Lovely staff and a clean shop."]
+    expected = MiniLMEmbedder().embed(texts)
+    cache = EmbeddingCache(tmp_path / "emb.sqlite")
+    MiniLMEmbedder(cache=cache).embed(texts[:3])  # some cached already
+    monkeypatch.setattr(module, "CACHE_CHUNK", 2)
+    embedder = MiniLMEmbedder(cache=cache)
+    got = embedder.embed(texts)
+    assert np.array_equal(got, expected) and got.dtype == np.float32
+    assert embedder.texts_embedded == 4  # the new distinct texts only
+    assert cache.count() == 6 and np.array_equal(MiniLMEmbedder(cache=cache).embed(texts), expected)

@@ -4,6 +4,7 @@ keywords and labels (no placeholders or URL debris), Wilson intervals, and `find
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from workbench.text.theme_labels import STOP_WORDS, label_of, theme_keywords, wilson_interval
 from workbench.text.themes import MAX_FIT, MIN_FIT, find_themes, fit_cutoffs, merge_groups, split_parts
@@ -97,3 +98,28 @@ def test_a_theme_without_content_words_is_labelled_by_its_phrase() -> None:
     labels = {t.label: t for t in model.themes}
     assert '"keep it up"' in labels and labels['"keep it up"'].keywords == []  # every word is a stop word
     assert len(labels['"keep it up"'].answers) == 12
+
+
+def test_themes_work_on_slices_of_rows_with_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large surveys keep the vectors as float32 and widen them a slice of rows at a time; a slice of 7 rows
+    finds exactly what one slice of all rows finds, and float32 vectors what their float64 widening finds."""
+    from workbench.text import themes as module
+    from workbench.text.embeddings import default_embedder
+
+    delivery = ["The delivery was fast.", "My parcel arrived a day early.", "Quick courier, fast shipping."]
+    price = ["Prices are fair.", "Good value for money.", "It is cheap compared to other shops."]
+    staff = ["The staff were friendly.", "A helpful shop assistant.", "Kind and patient people at the desk."]
+    texts = [f"{delivery[i % 3]} {price[(i + 1) % 3]}" for i in range(12)] + (delivery + price + staff) * 3
+
+    class Wide:  # the same vectors, given as float64 (as a custom embedder may)
+        def embed(self, parts: list[str]) -> np.ndarray:
+            return default_embedder().embed(parts).astype(np.float64)
+
+    def summary(model: module.ThemeModel) -> list[tuple[object, ...]]:
+        return [(t.label, t.keywords, t.answers, t.quotes, t.parts, t.cutoff) for t in model.themes] + [
+            (model.unassigned, model.cutoff, model.dominant)]
+
+    whole = summary(find_themes(texts, max_themes=3))
+    assert summary(find_themes(texts, max_themes=3, embedder=Wide())) == whole
+    monkeypatch.setattr(module, "ROWS", 7)
+    assert summary(find_themes(texts, max_themes=3)) == whole

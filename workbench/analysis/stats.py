@@ -22,7 +22,7 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
-from scipy import stats as st
+from scipy.special import stdtrit  # the t quantile scipy.stats.t.ppf computes, without importing scipy.stats
 
 from workbench.analysis.columns import answers_column, asked_column, coerce_column, times_column
 from workbench.surveys.schema import Question, Snapshot
@@ -187,7 +187,7 @@ def mean_ci(values: list[int] | list[float], confidence: float = CONFIDENCE) -> 
     if n < 2:
         return None
     mean = float(np.mean(values))
-    half = float(st.t.ppf((1 + confidence) / 2, n - 1)) * float(np.std(values, ddof=1)) / math.sqrt(n)
+    half = float(stdtrit(n - 1, (1 + confidence) / 2)) * float(np.std(values, ddof=1)) / math.sqrt(n)
     return mean - half, mean + half
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,20 +112,7 @@ class _Inputs:
 
 def _write_inputs(session: Session, report: Report, spec: ComponentSpec, work_dir: Path) -> _Inputs:
     """Write the snapshot and the upstream results into `work_dir`; the notebook's parameters point at them."""
-    from workbench.notebook import parquet_sibling, write_snapshot_parquet  # pandas and pyarrow: when needed
-
-    snapshot = report_store.load_snapshot(session, report_id=report.id)
-    if snapshot is None:
-        raise InvalidReport(f"report {report.id} has no snapshot; prepare it first")
-    snapshot_bytes = snapshot.model_dump_json().encode()
-    (work_dir / "snapshot.json").write_bytes(snapshot_bytes)
-    # Its columnar form beside it, which `load_snapshot` prefers: written once per report where the components run
-    # side by side (a sibling's identical file is linked), never a reason to fail (notebooks then read the JSON).
-    try:
-        write_snapshot_parquet(snapshot_bytes, parquet_sibling(work_dir / "snapshot.json"),
-                               reuse=sorted(work_dir.parent.glob("*/snapshot.parquet")))
-    except Exception:
-        log.exception("writing snapshot.parquet for report %s failed; %s reads the JSON", report.id, spec.name)
+    snapshot_sha256 = _link_snapshot(session, report.id, work_dir)
     parameters: dict[str, Any] = {SNAPSHOT_PARAMETER: str(work_dir / "snapshot.json")}
     upstream = report_store.component_results(session, report_id=report.id, names=list(spec.needs))
     missing = [n for n in spec.needs if n not in upstream]
@@ -138,7 +126,105 @@ def _write_inputs(session: Session, report: Report, spec: ComponentSpec, work_di
         parameters[result_path_parameter(need)] = str(path)
         hashes[need] = hashlib.sha256(data).hexdigest()
     requested = dict((report.parameters or {}).get(spec.name, {}))
-    return _Inputs({**parameters, **requested}, requested, hashlib.sha256(snapshot_bytes).hexdigest(), hashes)
+    return _Inputs({**parameters, **requested}, requested, snapshot_sha256, hashes)
+
+
+# The report's snapshot, written once per worker into the report's folder (`work/<report>/`) and hard-linked into
+# each component's folder. Its components run side by side (four at once by default), and each used to load the
+# whole snapshot from the database, validate it and serialise it again: four copies at once, most of the worker's
+# memory on a large survey. One lock per report in this process makes the others wait for the first and link.
+SHARED_SNAPSHOT = ("snapshot.json", "snapshot.parquet")
+SHARED_SNAPSHOT_SHA = "snapshot.sha256"  # written last: the files beside it are complete
+_snapshot_locks: dict[uuid.UUID, threading.Lock] = {}
+_snapshot_locks_guard = threading.Lock()
+
+
+def _snapshot_lock(report_id: uuid.UUID) -> threading.Lock:
+    with _snapshot_locks_guard:
+        return _snapshot_locks.setdefault(report_id, threading.Lock())
+
+
+def _link_snapshot(session: Session, report_id: uuid.UUID, work_dir: Path) -> str:
+    """Put the report's `snapshot.json` (and `snapshot.parquet`, when it could be written) into `work_dir`;
+    returns the JSON's sha256 (the provenance's input hash)."""
+    report_dir = work_dir.parent
+    with _snapshot_lock(report_id):
+        for attempt in range(2):
+            digest = _shared_snapshot(session, report_id, report_dir)
+            try:
+                for name in SHARED_SNAPSHOT:
+                    if name != "snapshot.json" and not (report_dir / name).exists():
+                        continue  # no Parquet (its writer failed): the notebooks read the JSON
+                    _link_or_copy(report_dir / name, work_dir / name)
+                return digest
+            except FileNotFoundError:
+                # Removed meanwhile by another worker process sharing this data folder: write it again.
+                if attempt:
+                    raise
+                (report_dir / SHARED_SNAPSHOT_SHA).unlink(missing_ok=True)
+    raise AssertionError("unreachable")
+
+
+def _shared_snapshot(session: Session, report_id: uuid.UUID, report_dir: Path) -> str:
+    from workbench.notebook import write_snapshot_parquet  # pandas and pyarrow: when needed
+
+    marker = report_dir / SHARED_SNAPSHOT_SHA
+    if marker.exists() and (report_dir / "snapshot.json").exists():
+        return marker.read_text().strip()
+    snapshot = report_store.load_snapshot(session, report_id=report_id)
+    if snapshot is None:
+        raise InvalidReport(f"report {report_id} has no snapshot; prepare it first")
+    snapshot_bytes = snapshot.model_dump_json().encode()
+    del snapshot  # the validated objects are several times the JSON's size: not kept while the Parquet is built
+    report_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomically(report_dir / "snapshot.json", snapshot_bytes)
+    # Its columnar form beside it, which `load_snapshot` prefers; never a reason to fail (notebooks then read
+    # the JSON).
+    try:
+        write_snapshot_parquet(snapshot_bytes, report_dir / "snapshot.parquet")
+    except Exception:
+        (report_dir / "snapshot.parquet").unlink(missing_ok=True)
+        log.exception("writing snapshot.parquet for report %s failed; its notebooks read the JSON", report_id)
+    digest = hashlib.sha256(snapshot_bytes).hexdigest()
+    _write_atomically(marker, digest.encode())
+    return digest
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    try:
+        partial.write_bytes(data)
+        partial.chmod(0o444)  # shared by hard links: no component may change what the others read
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except FileNotFoundError:
+        raise
+    except OSError:  # a file system without hard links
+        shutil.copyfile(source, target)
+
+
+def _release_snapshot(report_id: uuid.UUID, report_dir: Path) -> None:
+    """After a component's folder is removed: when no component of the report is left running here, remove the
+    shared snapshot and the report's folder (a component starting later writes it again)."""
+    with _snapshot_lock(report_id):
+        try:
+            if any(p.is_dir() for p in report_dir.iterdir()):
+                return
+        except FileNotFoundError:
+            return
+        for name in (SHARED_SNAPSHOT_SHA, *SHARED_SNAPSHOT):
+            (report_dir / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            report_dir.rmdir()  # fails if a component's folder was made meanwhile: it writes the snapshot again
+    with _snapshot_locks_guard:
+        _snapshot_locks.pop(report_id, None)
 
 
 # Settings a kernel that declares the OpenAI key also gets (as WORKBENCH_<NAME>), so `workbench.text.llm` can build
@@ -232,8 +318,7 @@ def execute_component(
             raise error
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            report_dir.rmdir()  # only when empty: parallel components share it
+        _release_snapshot(report_id, report_dir)  # parallel components share the folder and its snapshot
 
 
 def _provenance(

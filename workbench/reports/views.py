@@ -121,7 +121,7 @@ def key_findings(result: dict[str, Any] | None, limit: int = MAX_KEY_FINDINGS) -
 
 
 def report_page_view(session: Session, report: Report) -> ReportView:
-    rows = store.component_documents(session, report_id=report.id)
+    rows = store.component_documents(session, report_id=report.id, with_notebooks=False)
     basic = next((r for r in rows if r.component_type == HEADLINE_COMPONENT and r.result), None)
     headline = {k: basic.result.get(k) for k in HEADLINE_KEYS} if basic and basic.result else {}
     segments = next((r for r in rows if r.component_type == FINDINGS_COMPONENT and r.result), None)

@@ -15,7 +15,7 @@ import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +117,13 @@ class EmbeddingCache:
             model: The model id.
             items: key -> vector.
         """
-        rows = [(model, k, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()]
+        pending = list(items.items())
         with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+            # The rows' bytes are made a chunk at a time: all at once they were another copy of every vector.
+            for start in range(0, len(pending), 5000):
+                self._db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", [
+                    (model, k, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes())
+                    for k, v in pending[start:start + 5000]])
             self._db.commit()
 
     def count(self, model: str | None = None) -> int:
@@ -213,14 +217,12 @@ class MiniLMEmbedder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
-    def _compute(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        # Longest first by character count (a cheap proxy for tokens): similar lengths share a batch.
+    def _batches(self, texts: list[str]) -> Iterator[list[int]]:
+        """Indices of `texts` a model call at a time, longest first by character count (a cheap proxy for tokens):
+        similar lengths share a batch."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            out[idx] = self._run([texts[i] for i in idx])
-        return out
+            yield order[start : start + self.batch_size]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed `texts`, using and filling the cache.
@@ -235,19 +237,38 @@ class MiniLMEmbedder:
         result = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         if not texts:
             return result
-        keys = [text_key(t) for t in texts]
-        cached = self.cache.get_many(self.model_name, keys) if self.cache is not None else {}
-        missing = list(dict.fromkeys(k for k in keys if k not in cached))
+        rows: dict[str, list[int]] = {}  # text key -> the rows of `result` it fills (repeated answers share one)
+        for i, text in enumerate(texts):
+            rows.setdefault(text_key(text), []).append(i)
+        keys = list(rows)
+        # The result is filled in place, a slice of keys and a batch at a time, so a large survey never holds a
+        # second copy of its vectors (from the cache, or computed) beside it.
+        missing: list[str] = []
+        for start in range(0, len(keys), CACHE_CHUNK):
+            chunk = keys[start : start + CACHE_CHUNK]
+            cached = self.cache.get_many(self.model_name, chunk) if self.cache is not None else {}
+            for key in chunk:
+                if key in cached:
+                    result[rows[key]] = cached[key]
+                else:
+                    missing.append(key)
         if missing:
-            first_text = {k: t for k, t in zip(reversed(keys), reversed(texts), strict=True)}
-            vectors = self._compute([first_text[k] for k in missing])
-            computed = dict(zip(missing, vectors, strict=True))
-            if self.cache is not None:
-                self.cache.put_many(self.model_name, computed)
-            cached = {**cached, **computed}
-        for i, key in enumerate(keys):
-            result[i] = cached[key]
+            pending: dict[str, np.ndarray] = {}
+            missing_texts = [texts[rows[k][0]] for k in missing]
+            for idx in self._batches(missing_texts):  # the same batches as one pass: the same vectors
+                vectors = self._run([missing_texts[i] for i in idx])
+                for i, vector in zip(idx, vectors, strict=True):
+                    result[rows[missing[i]]] = vector
+                    pending[missing[i]] = vector
+                if self.cache is not None and len(pending) >= CACHE_CHUNK:
+                    self.cache.put_many(self.model_name, pending)
+                    pending = {}
+            if self.cache is not None and pending:
+                self.cache.put_many(self.model_name, pending)
         return result
+
+
+CACHE_CHUNK = 10_000  # keys per cache read or write of `MiniLMEmbedder.embed`
 
 
 _default: MiniLMEmbedder | None = None

@@ -186,18 +186,25 @@ class MiniLMEngine:
         and VADER rows from `features` and the texts themselves for its TF-IDF block)."""
         from workbench.text.head import LABEL_ORDER
 
-        if not texts:
-            return []
-        labels, probs, scores = self.head.predict(self.features(texts), texts)
-        return [
-            SentimentPrediction(lab, round(float(s), 6),
-                                {c: round(float(p), 6) for c, p in zip(LABEL_ORDER, row, strict=True)})
-            for lab, row, s in zip(labels, probs, scores, strict=True)
-        ]
+        predictions: list[SentimentPrediction] = []
+        # In chunks: the features are float64 rows of 384+ columns, 0.6 GB (and as much again for the stacking) at
+        # 200,000 answers if made at once. Each row is predicted on its own, so chunking changes no result.
+        for start in range(0, len(texts), PREDICT_CHUNK):
+            chunk = texts[start:start + PREDICT_CHUNK]
+            labels, probs, scores = self.head.predict(self.features(chunk), chunk)
+            predictions += [
+                SentimentPrediction(lab, round(float(s), 6),
+                                    {c: round(float(p), 6) for c, p in zip(LABEL_ORDER, row, strict=True)})
+                for lab, row, s in zip(labels, probs, scores, strict=True)
+            ]
+        return predictions
 
     def score(self, texts: list[str]) -> list[float]:
         """(Expected rating - 3) / 2 per text."""
         return [p.score for p in self.predict(texts)]
+
+
+PREDICT_CHUNK = 4096  # answers per embedding + head pass of `MiniLMEngine.predict`
 
 
 class EngineRegistry:
