@@ -87,6 +87,13 @@ class _ProgressManager(NotebookExecutionManager):
             self._done += 1
             self._on_cell(self._done, self._total)
 
+    def save(self, **kwargs: Any) -> None:
+        """Papermill writes the whole notebook (figures included) at every cell's start and end: some thirty
+        writes and validations per component, a tenth of a component's time in the worker. Only a stopped run is
+        written here; papermill writes every other outcome once, when it ends (`execute_notebook`)."""
+        if self.stopped:
+            super().save(**kwargs)
+
     def stop_at_running_cell(self, ename: str, evalue: str) -> None:
         """Make a timeout or dead kernel the running cell's error output; papermill would mark that cell completed."""
         assert self.running is not None
