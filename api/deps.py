@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -32,7 +33,17 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     finally:
-        await run_in_threadpool(session.close)
+        await run_in_threadpool(_close, session)
+
+
+def _close(session: Session) -> None:
+    """Close without raising: this runs after the answer is decided (during an outage, a 503 already on its way),
+    and the rollback of a connection the database dropped would fail; that connection is discarded instead."""
+    try:
+        session.close()
+    except Exception:
+        with contextlib.suppress(Exception):
+            session.invalidate()
 
 
 async def get_sessions(request: Request) -> sessionmaker[Session]:

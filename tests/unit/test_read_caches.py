@@ -43,3 +43,22 @@ def test_key_cache_keeps_found_callers_for_its_ttl_and_never_their_text() -> Non
     for i in range(3):
         full.put(f"wb_000000000{i}_k", principal)
     assert len(full._found) == 1  # cleared when full, then the newest added
+
+
+def test_closing_a_request_session_never_raises() -> None:
+    """The request's session is closed after its answer is decided; a rollback failing on a dropped connection
+    must not turn a 503 into a reset connection: the session's connections are discarded instead."""
+    from api.deps import _close
+
+    class Dropped:
+        invalidated = False
+
+        def close(self) -> None:
+            raise RuntimeError("server closed the connection unexpectedly")
+
+        def invalidate(self) -> None:
+            self.invalidated = True
+
+    session = Dropped()
+    _close(session)  # type: ignore[arg-type]
+    assert session.invalidated
