@@ -13,6 +13,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
+from starlette.requests import Request
+
+
+def holds(request: Request, etag: str) -> bool:
+    """Whether the request's `If-None-Match` holds `etag` (one of its list, or `*`): the client may get a 304."""
+    held = request.headers.get("if-none-match", "")
+    return etag in {tag.strip() for tag in held.split(",")} or held.strip() == "*"
+
 
 class BodyCache:
     def __init__(self, max_bytes: int) -> None:

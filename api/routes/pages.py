@@ -25,12 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.access import current_principal
+from api.caching import holds
 from api.deps import OrganizationDep, SessionDep, SettingsDep
 from api.errors import import_issue_detail
 from workbench import __version__
 from workbench.components import components as catalog
 from workbench.config import Settings
-from workbench.rendering.page import PAGE_HEADERS, ReportView, render_page, render_report_page
+from workbench.rendering.page import PAGE_HEADERS, TEMPLATES_DIR, ReportView, render_page, render_report_page
 from workbench.reports.links import ReportLinks
 from workbench.reports.views import organization_name, report_page_view, survey_title
 from workbench.storage import imports as job_store
@@ -424,18 +425,18 @@ def get_report_page(report_id: str, request: Request, session: SessionDep, org: 
                          back_label="Back to reports")
     etag = report_page_etag(session, report)
     headers = {**PAGE_HEADERS, "ETag": etag, "Cache-Control": "private, no-cache"}
-    held = request.headers.get("if-none-match", "")
-    if etag in {tag.strip() for tag in held.split(",")}:
+    if holds(request, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return HTMLResponse(render_report_page(report_view(session, report)), 200, headers=headers)
+
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"  # the pages' script and styles (`api.routes.ui`)
 
 
 def _templates_digest() -> str:
     """What the page is rendered with (templates, static files): a deploy that changes them changes every ETag."""
     digest = hashlib.sha256(__version__.encode())
-    import workbench.rendering.page as page_module
-
-    for root in (Path(page_module.__file__).parent / "templates", Path(__file__).resolve().parent.parent / "static"):
+    for root in (TEMPLATES_DIR, STATIC_DIR):
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()

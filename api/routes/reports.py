@@ -14,7 +14,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy.orm import Session
 
 from api.access import AuditWriter
-from api.caching import BodyCache
+from api.caching import BodyCache, holds
 from api.deps import (
     OrganizationDep,
     PrincipalDep,
@@ -130,8 +130,7 @@ def not_modified(request: Request, response: Response, etag: str) -> Response | 
     """A 304 when the client holds this version; else the validator is set on `response`."""
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "private, no-cache"  # revalidate every time; never in a shared cache
-    held = request.headers.get("if-none-match", "")
-    if etag in {tag.strip() for tag in held.split(",")} or held.strip() == "*":
+    if holds(request, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=dict(response.headers))
     return None
 
@@ -153,18 +152,18 @@ def readable_version(session: Session, report_id: uuid.UUID, principal: Principa
     return version
 
 
-def cached_body(request: Request, key: tuple[Any, ...], build: Callable[[], tuple[str, bytes]]) -> tuple[str, bytes]:
-    """(etag, body) for `key` + etag from this process's cache, else from `build`, which loads the report and
-    returns its body with the ETag of what it loaded (the report may have moved since its version was read: the
-    body is filed under the version it shows)."""
+def cached_body(request: Request, version: store.ReportVersion, kind: str,
+                build: Callable[[], tuple[str, bytes]]) -> tuple[str, bytes]:
+    """(etag, body) of this version of the report from this process's cache, else from `build`, which loads the
+    report and returns its body with the ETag of what it loaded (the report may have moved since its version was
+    read: the body is filed under the version it shows)."""
     bodies: BodyCache | None = getattr(request.app.state, "bodies", None)
-    etag = key[-1]
-    body = bodies.get(key) if bodies is not None else None
+    body = bodies.get((version.id, kind, version.etag)) if bodies is not None else None
     if body is not None:
-        return etag, body
+        return version.etag, body
     etag, body = build()
     if bodies is not None:
-        bodies.put((*key[:-1], etag), body)
+        bodies.put((version.id, kind, etag), body)
     return etag, body
 
 
@@ -179,7 +178,7 @@ def _status_body(request: Request, session: Session, version: store.ReportVersio
         assert report is not None  # reports are deleted only with their survey; the version was just read
         return store.report_etag(report), status_public(report).model_dump_json().encode()
 
-    return cached_body(request, (version.id, "status", version.etag), build)
+    return cached_body(request, version, "status", build)
 
 
 @router.get("/{report_id}/status", response_model=ReportStatusPublic,
@@ -222,7 +221,7 @@ def get_report(report_id: uuid.UUID, sessions: SessionsDep, principal: Principal
                 components=[component_public(c) for c in report.components],
             ).model_dump_json().encode()
 
-        etag, body = cached_body(request, (report_id, "report", version.etag), build)
+        etag, body = cached_body(request, version, "report", build)
         return _json(body, etag)
 
 

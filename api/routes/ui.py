@@ -33,6 +33,7 @@ from api.access import check_form_csrf
 from api.deps import ImportRunnerDep, OrganizationDep, SessionsDep, SettingsDep, TemporalDep
 from api.import_jobs import store_import, store_survey_import
 from api.routes.pages import (
+    STATIC_DIR,
     FormError,
     component_fields,
     error_page,
@@ -70,7 +71,6 @@ def same_site_forms_only(request: Request) -> None:
 
 router = APIRouter(tags=["pages"], include_in_schema=False, dependencies=[Depends(same_site_forms_only)])
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 MAX_DEFINITION_BYTES = 1024 * 1024
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries and the small fields around the files

@@ -205,10 +205,13 @@ def _error_fields(error: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,  # `.html.j2` is not matched by select_autoescape, so say it outright
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

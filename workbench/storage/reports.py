@@ -76,12 +76,6 @@ def _get(session: Session, report_id: uuid.UUID, with_results: bool) -> Report |
 _WITHOUT_RESULTS = [selectinload(Report.components).defer(ReportComponent.result).defer(ReportComponent.provenance)]
 
 
-def load_results(session: Session, report: Report) -> None:
-    """Load every component's result and provenance in one query (after `with_results=False`)."""
-    session.execute(select(ReportComponent).where(ReportComponent.report_id == report.id)
-                    .options(undefer(ReportComponent.result), undefer(ReportComponent.provenance))).all()
-
-
 @dataclass(frozen=True)
 class ReportVersion:
     """What the hot read routes need before they decide to load a report: whose it is, who may read it,

@@ -145,6 +145,9 @@ class VaderEngine:
         return [SentimentPrediction(label_of(s), s) for s in self.score(texts)]
 
 
+PREDICT_CHUNK = 4096  # answers per embedding + head pass of `MiniLMEngine.predict`
+
+
 class MiniLMEngine:
     """MiniLM sentence embeddings + VADER features + word / bigram TF-IDF of the text into the shipped head (an
     ordinal 1-5 rating model)."""
@@ -202,9 +205,6 @@ class MiniLMEngine:
     def score(self, texts: list[str]) -> list[float]:
         """(Expected rating - 3) / 2 per text."""
         return [p.score for p in self.predict(texts)]
-
-
-PREDICT_CHUNK = 4096  # answers per embedding + head pass of `MiniLMEngine.predict`
 
 
 class EngineRegistry:
