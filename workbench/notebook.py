@@ -2,7 +2,8 @@
 
 The snapshot comes as `snapshot.json` (what analysts read, and the bundled sample's format) and, in a report run,
 as `snapshot.parquet` beside it: the same data in columns, written once from the JSON (`write_snapshot_parquet`).
-`load_snapshot` prefers the Parquet sibling and reads only the columns a notebook asks for.
+`load_snapshot` prefers the Parquet sibling and reads only the columns a notebook asks for; its responses then
+stay columns (`workbench.surveys.columnar.ResponseColumns`), records made only for code that iterates them.
 
 The Parquet layout (`SNAPSHOT_FORMAT` 1; schema metadata `workbench.snapshot` describes the rest):
 
@@ -27,16 +28,16 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pydantic_core
-from pydantic import TypeAdapter
 
+from workbench.analysis.columns import answers_column, record_column
 from workbench.results import emit_result
-from workbench.surveys.schema import ResponseRecord, Snapshot, SnapshotSurvey, SurveyDefinition
+from workbench.surveys.columnar import ABSENT, EXTRA_COLUMN, ORDER_COLUMN, RECORD_COLUMNS, ResponseColumns
+from workbench.surveys.schema import Snapshot, SnapshotSurvey, SurveyDefinition
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,9 +48,6 @@ __all__ = ["emit_result", "load_result", "load_snapshot", "needed_questions", "r
 SNAPSHOT_FORMAT = 1
 META_KEY = b"workbench.snapshot"
 SURVEY_KEY = b"workbench.survey"
-RECORD_COLUMNS = ("respondent_id", "started_at", "completed_at")
-EXTRA_COLUMN = "__extra_answers__"
-ORDER_COLUMN = "__answer_order__"
 INT64_RANGE = (-(2**63), 2**63 - 1)
 # From these sizes on a loaded snapshot is frozen out of the cyclic collector (`_kept_out_of_collections`).
 LARGE_ROWS = 50_000
@@ -59,19 +57,7 @@ LARGE_JSON_BYTES = 16 * 2**20
 # are read, so it can depend on the survey's declared segments).
 Questions = Iterable[str] | Callable[[SurveyDefinition], Iterable[str]]
 
-_TIMES: TypeAdapter[list[datetime | None]] = TypeAdapter(list[datetime | None])
-_RECORD_FIELDS = frozenset(ResponseRecord.model_fields)
 _SNAPSHOT_FIELDS = frozenset(Snapshot.model_fields)
-
-
-class _Absent:
-    """An unanswered question in a decoded column (None can be an answer of a `json` column)."""
-
-    def __repr__(self) -> str:
-        return "<absent>"
-
-
-ABSENT: Any = _Absent()
 
 
 def parquet_sibling(path: str | Path) -> Path:
@@ -166,16 +152,19 @@ def load_result(path: str | Path) -> dict[str, Any]:
     return result
 
 
-def responses_frame(snapshot: Snapshot) -> pd.DataFrame:
+def responses_frame(snapshot: Snapshot, questions: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per response: `respondent_id`, `started_at`, `completed_at` (UTC, NaT if unfinished),
-    `completed` (bool), then one column per question key (None where not answered; lists for multi-choice)."""
-    keys = [q.key for q in snapshot.survey.questions]
+    `completed` (bool), then one column per question key (None where not answered; lists for multi-choice).
+
+    `questions`: the question keys to make columns of, in survey order (None: every question; `()`: none, the
+    response columns alone, which is all some notebooks need of a large survey).
+    """
+    chosen = None if questions is None else {questions} if isinstance(questions, str) else set(questions)
+    keys = [q.key for q in snapshot.survey.questions if chosen is None or q.key in chosen]
     responses = snapshot.responses
     columns = {  # column by column: one dict per row would cost twice as much
-        "respondent_id": [r.respondent_id for r in responses],
-        "started_at": [r.started_at for r in responses],
-        "completed_at": [r.completed_at for r in responses],
-        **{k: [r.answers.get(k) for r in responses] for k in keys},
+        **{name: record_column(snapshot, name) for name in ("respondent_id", "started_at", "completed_at")},
+        **{k: answers_column(snapshot, k) for k in keys},
     }
     names = ["respondent_id", "started_at", "completed_at", *keys]
     frame = pd.DataFrame(columns if responses else [], columns=names)  # no rows: object columns, as ever
@@ -314,32 +303,9 @@ def parquet_json_sha256(path: str | Path) -> str | None:
         return None
 
 
-def _decode(column: pa.ChunkedArray, encoding: str) -> list[Any]:
-    """A question's column as Python answers, ABSENT where unanswered."""
-    cells = column.to_pylist()
-    if encoding == "json":
-        present = [c for c in cells if c is not None]
-        values = iter(pydantic_core.from_json("[" + ",".join(present) + "]") if present else [])
-        return [ABSENT if c is None else next(values) for c in cells]
-    if encoding not in ("string", "int64", "float64", "strings"):
-        raise ValueError(f"unknown answer encoding {encoding!r}")
-    if column.null_count:
-        return [ABSENT if c is None else c for c in cells]
-    return cells
-
-
-def _record(fields: dict[str, Any]) -> ResponseRecord:
-    # What `ResponseRecord.model_construct` builds, without its per-call overhead (200,000 of them).
-    record = ResponseRecord.__new__(ResponseRecord)
-    object.__setattr__(record, "__dict__", fields)
-    object.__setattr__(record, "__pydantic_fields_set__", set(_RECORD_FIELDS))
-    object.__setattr__(record, "__pydantic_extra__", None)
-    object.__setattr__(record, "__pydantic_private__", None)
-    return record
-
-
 def read_snapshot_parquet(path: str | Path, questions: Questions | None = None) -> Snapshot:
     """Read a snapshot's Parquet form (see the module docstring); `questions` as in `load_snapshot`."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(path)
@@ -353,35 +319,12 @@ def read_snapshot_parquet(path: str | Path, questions: Questions | None = None) 
     columns = [*RECORD_COLUMNS, *(q["column"] for q in stored)]
     extra = meta["extra_answers"] and (wanted is None or bool(wanted - {q["key"] for q in meta["questions"]}))
     columns += [EXTRA_COLUMN] * extra + [ORDER_COLUMN] * meta["answer_order"]
-    table = file.read(columns=columns, use_threads=True)
+    # One thread, then the pool's unused pages back: reading threads and decompression buffers held twice the
+    # table's size in the allocator's arenas for the rest of the kernel's life.
+    table = file.read(columns=columns, use_threads=False)
+    pa.default_memory_pool().release_unused()
     with _gc_paused(), _kept_out_of_collections(table.num_rows >= LARGE_ROWS):
-        ids = table.column("respondent_id").to_pylist()
-        started = _TIMES.validate_python(table.column("started_at").to_pylist())
-        completed = _TIMES.validate_python(table.column("completed_at").to_pylist())
-        keys = [q["key"] for q in stored]
-        values = [_decode(table.column(q["column"]), q["encoding"]) for q in stored]
-        if keys:
-            answers = [{k: v for k, v in zip(keys, row, strict=True) if v is not ABSENT}
-                       for row in zip(*values, strict=True)]
-        else:
-            answers = [{} for _ in range(table.num_rows)]
-        if extra:
-            for row, text in zip(answers, table.column(EXTRA_COLUMN).to_pylist(), strict=True):
-                if text is not None:
-                    row.update((k, v) for k, v in pydantic_core.from_json(text).items()
-                               if wanted is None or k in wanted)
-        if meta["answer_order"]:
-            order = table.column(ORDER_COLUMN).combine_chunks()
-            sequences = [None if s is None else json.loads(s) for s in order.dictionary.to_pylist()]
-            for i, code in enumerate(order.indices.to_pylist()):
-                sequence = sequences[code] if code is not None else None
-                if sequence is not None:
-                    row = answers[i]
-                    answers[i] = {k: row[k] for k in sequence if k in row}
-        responses = [
-            _record({"respondent_id": i, "started_at": s, "completed_at": c, "answers": a})
-            for i, s, c, a in zip(ids, started, completed, answers, strict=True)
-        ]
+        responses = ResponseColumns(table, stored, wanted)
     snapshot = Snapshot.__new__(Snapshot)
     object.__setattr__(snapshot, "__dict__", {"survey": survey, "responses": responses})
     object.__setattr__(snapshot, "__pydantic_fields_set__", set(_SNAPSHOT_FIELDS))

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from workbench import notebook
+from workbench.analysis.columns import answers_column, record_column
 from workbench.analysis.stats import basic_stats
 from workbench.components import SNAPSHOT_PARAMETER, components
 from workbench.notebook import (
@@ -29,6 +30,8 @@ from workbench.notebook import (
     write_snapshot_parquet,
 )
 from workbench.reports import steps
+from workbench.surveys import columnar as columnar_module
+from workbench.surveys.columnar import ResponseColumns
 from workbench.surveys.schema import Snapshot
 
 SAMPLE = Path(__file__).resolve().parents[2] / "notebooks" / "data" / "sample_survey.json"
@@ -357,3 +360,62 @@ def test_components_running_side_by_side_load_the_snapshot_once(tmp_path: Path,
     # a component starting after that (a rerun) writes it again
     run("basic_stats", dirs[0])
     assert loads == [report.id, report.id] and (tmp_path / "snapshot.sha256").exists()
+
+
+@pytest.mark.parametrize("questions", [None, ["comment", "why_pro"], ["nps", "unknown_key"], []])
+def test_columns_read_as_the_records_do(tmp_path: Path, questions: Any) -> None:
+    """The analyses read a Parquet snapshot by column (no record built): each column is what the records of the
+    JSON give, for every question, for keys that are no question, and for questions not read."""
+    path, _ = _write(tmp_path, _hostile())
+    columnar, expected = load_snapshot(path, questions), _json_path(path, questions)
+    assert isinstance(columnar.responses, ResponseColumns)
+    assert not isinstance(expected.responses, ResponseColumns)
+    for key in [q["key"] for q in QUESTIONS] + ["unknown_key", "answers.x", "absent_everywhere"]:
+        assert answers_column(columnar, key) == answers_column(expected, key) == [
+            r.answers.get(key) for r in expected.responses]
+    for name in ("respondent_id", "started_at", "completed_at"):
+        assert record_column(columnar, name) == record_column(expected, name) == [
+            getattr(r, name) for r in expected.responses]
+    with pytest.raises(KeyError):
+        record_column(expected, "answers")
+
+
+def test_response_columns_behave_as_a_list_of_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = _write(tmp_path, _hostile())
+    monkeypatch.setattr(columnar_module, "RECORDS_AT_ONCE", 3)  # iteration crosses steps
+    responses, expected = load_snapshot(path).responses, _json_path(path).responses
+    assert len(responses) == len(expected) == 7 and list(responses) == expected
+    assert responses == expected and responses != expected[:-1] and responses != "other"
+    for index in (0, 3, 6, -1, -7):
+        assert responses[index] == expected[index]
+    for index in (7, -8):
+        with pytest.raises(IndexError):
+            responses[index]
+    for part in (slice(1, 5), slice(None, None, 2), slice(5, 2), slice(-3, None), slice(None, None, -1)):
+        assert responses[part] == expected[part]
+    assert [list(r.answers) for r in responses] == [list(r.answers) for r in expected]  # the JSON's key order
+    assert repr(responses) == "<ResponseColumns: 7 responses>"
+
+
+def test_the_analyses_give_the_same_results_by_column(tmp_path: Path) -> None:
+    from workbench.analysis.segment_report import questions_used, segment_report
+    from workbench.analysis.sentiment import text_answers
+    from workbench.analysis.themes import main_scale, themes_for_question
+
+    data = Snapshot.model_validate_json(SAMPLE.read_bytes()).model_dump(mode="json")
+    path, _ = _write(tmp_path, data)
+    columnar, expected = load_snapshot(path), _json_path(path)
+    assert isinstance(columnar.responses, ResponseColumns)
+    assert basic_stats(columnar) == basic_stats(expected)
+    subset = load_snapshot(path, questions_used)
+    assert segment_report(subset, []) == segment_report(_json_path(path, questions_used), [])
+    for question in columnar.survey.questions:
+        assert text_answers(columnar, question.key) == text_answers(expected, question.key)
+    assert main_scale(columnar) == main_scale(expected)
+    assert themes_for_question(columnar, "improve", mentions=True) == themes_for_question(
+        expected, "improve", mentions=True)
+    pd.testing.assert_frame_equal(responses_frame(columnar), responses_frame(expected))
+    pd.testing.assert_frame_equal(responses_frame(columnar, questions=()), responses_frame(expected)[
+        ["respondent_id", "started_at", "completed_at", "completed"]])
+    pd.testing.assert_frame_equal(responses_frame(columnar, questions="nps"), responses_frame(expected)[
+        ["respondent_id", "started_at", "completed_at", "completed", "nps"]])

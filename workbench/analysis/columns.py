@@ -17,6 +17,8 @@ import numpy as np
 from pydantic_core import TzInfo
 
 from workbench.surveys import kinds
+from workbench.surveys.columnar import RECORD_COLUMNS as RECORD_FIELDS
+from workbench.surveys.columnar import ResponseColumns
 from workbench.surveys.kinds.choice import MultiChoice, SingleChoice
 from workbench.surveys.kinds.nps import NPS_MAX, NPS_MIN, Nps
 from workbench.surveys.kinds.numeric import Numeric
@@ -31,7 +33,20 @@ _FIXED_OFFSETS = (TzInfo, timezone)  # pydantic's parsed offsets, and the standa
 
 def answers_column(snapshot: Snapshot, key: str) -> list[Any]:
     """Every response's raw answer to `key`, in response order (None: not answered)."""
-    return [r.answers.get(key) for r in snapshot.responses]
+    responses = snapshot.responses
+    if isinstance(responses, ResponseColumns):  # read from its column: no record is built
+        return responses.answers(key)
+    return [r.answers.get(key) for r in responses]
+
+
+def record_column(snapshot: Snapshot, name: str) -> list[Any]:
+    """Every response's `respondent_id`, `started_at` or `completed_at`, in response order (do not change it)."""
+    responses = snapshot.responses
+    if isinstance(responses, ResponseColumns):
+        return responses.field(name)
+    if name not in RECORD_FIELDS:
+        raise KeyError(name)
+    return [getattr(r, name) for r in responses]
 
 
 def _whole_numbers(raw: Sequence[Any], low: int, high: int, slow: Any) -> list[Any]:

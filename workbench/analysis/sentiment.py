@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from workbench.analysis.columns import answers_column
+from workbench.analysis.columns import answers_column, record_column
 from workbench.surveys.schema import QuestionType, Snapshot, SurveyDefinition
 from workbench.text.engines import (
     DEFAULT_ENGINE,
@@ -60,8 +60,9 @@ def label(score: float) -> str:
 
 def text_answers(snapshot: Snapshot, key: str) -> list[tuple[str | None, str]]:
     """(respondent_id, text) of every non-blank string answer to `key`, in response order."""
-    return [(r.respondent_id, text) for r in snapshot.responses
-            if isinstance(value := r.answers.get(key), str) and (text := value.strip())]
+    return [(respondent, text) for respondent, value in zip(record_column(snapshot, "respondent_id"),
+                                                            answers_column(snapshot, key), strict=True)
+            if isinstance(value, str) and (text := value.strip())]
 
 
 def distinct_texts(items: Sequence[T], text_of: Callable[[T], str]) -> list[T]:

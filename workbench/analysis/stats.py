@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.special import stdtrit  # the t quantile scipy.stats.t.ppf computes, without importing scipy.stats
 
-from workbench.analysis.columns import answers_column, asked_column, coerce_column, times_column
+from workbench.analysis.columns import answers_column, asked_column, coerce_column, record_column, times_column
 from workbench.surveys.schema import Question, Snapshot
 
 PROMOTER_MIN = 9
@@ -117,11 +117,12 @@ def completion(snapshot: Snapshot) -> dict[str, Any]:
     times use the responses with both timestamps (`timed_count`); without any they are None.
     """
     total = len(snapshot.responses)
-    ends = [r.completed_at for r in snapshot.responses]
+    ends = record_column(snapshot, "completed_at")
     completed = total - ends.count(None)
     known = completed > 0
     durations: list[float] | np.ndarray | None = None
-    starts = times_column([r.started_at for r in snapshot.responses])
+    begins = record_column(snapshot, "started_at")
+    starts = times_column(begins)
     finishes = times_column(ends) if starts is not None else None
     if starts is not None and finishes is not None:
         timed = starts[1] & finishes[1]
@@ -130,8 +131,8 @@ def completion(snapshot: Snapshot) -> dict[str, Any]:
             durations = spans / 1e6  # = timedelta.total_seconds(): an exact int over 10**6, correctly rounded
     if durations is None:  # naive times (or centuries apart): as the objects subtract
         durations = [
-            (r.completed_at - r.started_at).total_seconds()
-            for r in snapshot.responses if r.completed_at is not None and r.started_at is not None
+            (end - begin).total_seconds()
+            for begin, end in zip(begins, ends, strict=True) if end is not None and begin is not None
         ]
     return {
         "response_count": total,
@@ -148,7 +149,7 @@ def period(snapshot: Snapshot) -> dict[str, Any] | None:
     """The period the responses cover: the first and last start time (completion times when no response has a
     start time), as ISO 8601; None when the data has no times at all."""
     for basis in ("started_at", "completed_at"):
-        column = [getattr(r, basis) for r in snapshot.responses]
+        column = record_column(snapshot, basis)
         times = [t for t in column if t is not None]
         if not times:
             continue

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from workbench.analysis.columns import answers_column, record_column
 from workbench.surveys.schema import QuestionType, Snapshot, SurveyDefinition
 from workbench.text.clean import NO_WORDS, prepare_answers, readable
 from workbench.text.theme_labels import wilson_interval
@@ -98,9 +99,12 @@ def themes_for_question(
         `score_overall`, and `note` when there are no themes.
     """
     scale = main_scale(snapshot)
-    rows = [(r.respondent_id, value.strip(), _number(r.answers.get(scale[0])) if scale else None, index)
-            for index, r in enumerate(snapshot.responses)
-            if isinstance(value := r.answers.get(key), str) and value.strip()]
+    respondents = record_column(snapshot, "respondent_id")
+    scores = answers_column(snapshot, scale[0]) if scale else [None] * len(respondents)
+    rows = [(respondent, value.strip(), _number(score) if scale else None, index)
+            for index, (respondent, value, score) in enumerate(zip(
+                respondents, answers_column(snapshot, key), scores, strict=True))
+            if isinstance(value, str) and value.strip()]
     prepared = prepare_answers([text for _, text, _, _ in rows])
     reasons = {"unsupported_language": 0, "no_words": 0}
     languages: dict[str, int] = {}

@@ -19,7 +19,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -344,3 +346,9 @@ class Snapshot(BaseModel):
 
     survey: SnapshotSurvey
     responses: list[ResponseRecord]
+
+    @field_serializer("responses", mode="wrap")
+    def _responses(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        # A snapshot read from Parquet holds its responses as columns (`workbench.surveys.columnar`): their
+        # records serialise as the list they stand for.
+        return handler(value if isinstance(value, list) else list(value))
