@@ -1,6 +1,6 @@
 """Scale: generated surveys of 2,000, 20,000 and 200,000 responses through the embedded stack.
 
-    .venv/bin/python -m benchmarks.scale [--sizes 2000,20000,200000] [--seed 7] [--timeout 14400]
+    .venv/bin/python -m benchmarks.scale [--sizes 2000,20000,200000] [--seed 7] [--timeout 14400] [--memory-budget MB]
 
 Per size: the import (a CSV through POST /api/v1/surveys/{id}/responses, until stored), the report (POST
 /api/v1/reports until the rendered page is received), each component's time (started_at..completed_at in the
@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=4 * 3600,
                         help="seconds a cell, a component, an import and a report may take (default 14400); "
                              "set as WORKBENCH_CELL_TIMEOUT_SECONDS and WORKBENCH_COMPONENT_TIMEOUT_SECONDS")
+    parser.add_argument("--memory-budget", type=int, default=None, metavar="MB",
+                        help="the worker's memory budget for its kernels (WORKBENCH_WORKER_MEMORY_BUDGET_MB; "
+                             "default: the setting's, off)")
     args = parser.parse_args(argv)
     try:
         sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "WORKBENCH_CELL_TIMEOUT_SECONDS": str(args.timeout),
         "WORKBENCH_COMPONENT_TIMEOUT_SECONDS": str(args.timeout),
         "WORKBENCH_MAX_UPLOAD_BYTES": str(1024 * MB),  # the 200,000-response CSV is about 60 MB
+        **({"WORKBENCH_WORKER_MEMORY_BUDGET_MB": str(args.memory_budget)} if args.memory_budget else {}),
     }
     runs: list[SizeRun] = []
     broke = False

@@ -56,6 +56,14 @@ class ComponentSpec:
     # Values of the `engine` parameter that call a remote model: such a run goes to the "ai" queue, so a slow
     # model never holds a notebooks slot, and is refused at request time when no model key is configured.
     remote_engines: frozenset[str] = frozenset()
+    # What its kernel takes, for admission by memory (`workbench.reports.admission`): the interpreter with its
+    # imports, plus a part per 1,000 responses of the snapshot (measured peaks, rounded up; benchmarks/README.md).
+    memory_base_mb: float = 300
+    memory_mb_per_1000_responses: float = 1.5
+
+    def memory_estimate_mb(self, responses: int) -> float:
+        """The peak memory its kernel is expected to take on a snapshot of `responses` responses."""
+        return self.memory_base_mb + self.memory_mb_per_1000_responses * responses / 1000
 
     def queue_for(self, parameters: Mapping[str, Any] | None) -> str:
         """The workload this component's run belongs to, given its parameters."""

@@ -6,6 +6,8 @@ Each step is safe to repeat: a retried step overwrites what an earlier attempt s
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import hashlib
 import json
 import logging
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workbench.components import SNAPSHOT_PARAMETER, ComponentSpec, components, result_path_parameter
 from workbench.config import Settings
 from workbench.rendering.html import render_component_html
+from workbench.reports import admission
 from workbench.results import ResultError, extract_result, result_environment
 from workbench.runner import KernelDiedError, NotebookError, NotebookRun, run_notebook
 from workbench.storage import reports as report_store
@@ -44,6 +47,19 @@ class ReportNotFound(LookupError):
 
 class InvalidReport(ValueError):
     """The report cannot run as requested (no responses, unknown component): retrying will not help."""
+
+
+# From this many responses (about 200 bytes each as JSON) a step that held the whole snapshot as objects hands the
+# memory it freed back to the system before the kernels start: glibc keeps freed blocks for reuse, so a worker
+# that prepared a 200,000-response report stayed near a gigabyte while its kernels ran.
+LARGE_SNAPSHOT = 20_000
+
+
+def release_freed_memory() -> None:
+    """Collect cycles, then ask the C allocator to return its free pages (glibc's malloc_trim; elsewhere a no-op)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _load_report(session: Session, report_id: uuid.UUID) -> Report:
@@ -83,7 +99,11 @@ def prepare_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> int
                 f" answering {report.segment_filter.get('question')} = {report.segment_filter.get('value')!r}"
                 if report.segment_filter else ""))
         report_store.set_report_status(session, report_id=report_id, status=ReportStatus.RUNNING)
-        return len(snapshot.responses)
+        count = len(snapshot.responses)
+    del snapshot
+    if count >= LARGE_SNAPSHOT:
+        release_freed_memory()
+    return count
 
 
 def fail_report(sessions: sessionmaker[Session], report_id: uuid.UUID, message: str) -> None:
@@ -187,6 +207,9 @@ def _shared_snapshot(session: Session, report_id: uuid.UUID, report_dir: Path) -
         log.exception("writing snapshot.parquet for report %s failed; its notebooks read the JSON", report_id)
     digest = hashlib.sha256(snapshot_bytes).hexdigest()
     _write_atomically(marker, digest.encode())
+    if len(snapshot_bytes) >= LARGE_SNAPSHOT * 200:
+        del snapshot_bytes
+        release_freed_memory()
     return digest
 
 
@@ -284,41 +307,52 @@ def execute_component(
     try:
         with sessions() as session:
             inputs = _write_inputs(session, _load_report(session, report_id), spec, work_dir)
-        source = nbformat.read(str(notebook_path), as_version=4)
-        cells_total = sum(1 for c in source.cells if c.cell_type == "code") + 1  # + papermill's injected cell
-        with transaction(sessions) as session:
-            # start_component clears the error: what the previous attempt died of decides whether to try again.
-            previous = report_store.get_component(session, report_id=report_id, name=name)
-            previous_error = previous.error if previous is not None else None
-            report_store.start_component(session, report_id=report_id, name=name, cells_total=cells_total)
-
-        def progress(done: int, total: int) -> None:
-            with transaction(sessions) as session:
-                report_store.set_component_progress(session, report_id=report_id, name=name, cells_done=done)
-            if on_progress:
-                on_progress(done, total)
-
-        run = run_notebook(
-            notebook_path, work_dir / "executed.ipynb", inputs.parameters,
-            kernel_name=settings.kernel_name, cwd=work_dir, cell_timeout=settings.cell_timeout_seconds,
-            on_cell=progress, env=kernel_environment(settings, spec, report_id, name),
-            memory_limit_mb=settings.kernel_memory_limit_mb,
-        )
-        result, error = _result_or_error(run, spec, previous_error)
-        with transaction(sessions) as session:
-            report_store.finish_component(
-                session, report_id=report_id, name=name,
-                status=ComponentStatus.COMPLETED if error is None else ComponentStatus.FAILED,
-                result=result, html=_render(render_component_html, run.notebook),
-                notebook=nbformat.writes(run.notebook) if run.notebook is not None else None,
-                error=_error_info(error), cells_done=_executed_cells(run.notebook),
-                provenance=_provenance(settings, spec, notebook_path, inputs, run),
-            )
-        if error is not None:
-            raise error
+            responses = report_store.snapshot_response_count(session, report_id=report_id) or 0
+        # Waits (still pending) while the kernels running here and this one would not fit the memory budget.
+        with admission.for_budget(settings.worker_memory_budget_mb).admit(spec.memory_estimate_mb(responses)):
+            _run_component(sessions, settings, report_id, spec, notebook_path, work_dir, inputs, on_progress)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
         _release_snapshot(report_id, report_dir)  # parallel components share the folder and its snapshot
+
+
+def _run_component(
+    sessions: sessionmaker[Session], settings: Settings, report_id: uuid.UUID, spec: ComponentSpec,
+    notebook_path: Path, work_dir: Path, inputs: _Inputs, on_progress: ProgressCallback | None,
+) -> None:
+    name = spec.name
+    source = nbformat.read(str(notebook_path), as_version=4)
+    cells_total = sum(1 for c in source.cells if c.cell_type == "code") + 1  # + papermill's injected cell
+    with transaction(sessions) as session:
+        # start_component clears the error: what the previous attempt died of decides whether to try again.
+        previous = report_store.get_component(session, report_id=report_id, name=name)
+        previous_error = previous.error if previous is not None else None
+        report_store.start_component(session, report_id=report_id, name=name, cells_total=cells_total)
+
+    def progress(done: int, total: int) -> None:
+        with transaction(sessions) as session:
+            report_store.set_component_progress(session, report_id=report_id, name=name, cells_done=done)
+        if on_progress:
+            on_progress(done, total)
+
+    run = run_notebook(
+        notebook_path, work_dir / "executed.ipynb", inputs.parameters,
+        kernel_name=settings.kernel_name, cwd=work_dir, cell_timeout=settings.cell_timeout_seconds,
+        on_cell=progress, env=kernel_environment(settings, spec, report_id, name),
+        memory_limit_mb=settings.kernel_memory_limit_mb,
+    )
+    result, error = _result_or_error(run, spec, previous_error)
+    with transaction(sessions) as session:
+        report_store.finish_component(
+            session, report_id=report_id, name=name,
+            status=ComponentStatus.COMPLETED if error is None else ComponentStatus.FAILED,
+            result=result, html=_render(render_component_html, run.notebook),
+            notebook=nbformat.writes(run.notebook) if run.notebook is not None else None,
+            error=_error_info(error), cells_done=_executed_cells(run.notebook),
+            provenance=_provenance(settings, spec, notebook_path, inputs, run),
+        )
+    if error is not None:
+        raise error
 
 
 def _provenance(
