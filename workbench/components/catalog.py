@@ -308,7 +308,7 @@ class SummaryResult(_Result):
 def register_all(registry: ComponentRegistry) -> ComponentRegistry:
     registry.register(ComponentSpec(
         name="basic_stats", title="Basic statistics", notebook="basic_stats.ipynb", result_model=BasicStatsResult,
-        memory_base_mb=260, memory_mb_per_1000_responses=1.5,
+        memory_base_mb=260, memory_mb_per_1000_responses=0.5,
     ))
     registry.register(ComponentSpec(
         name="sentiment", title="Sentiment", notebook="sentiment.ipynb", result_model=SentimentResult,
@@ -320,24 +320,24 @@ def register_all(registry: ComponentRegistry) -> ComponentRegistry:
         name="themes", title="Themes", notebook="themes.ipynb", result_model=ThemesResult,
         parameter_rules={"n_themes": {"ge": 2, "le": 30}, "top_keywords": {"ge": 1, "le": 30},
                          "examples": {"ge": 0, "le": 20}},
-        memory_base_mb=520, memory_mb_per_1000_responses=4.5,  # every answer part's vector at once
+        memory_base_mb=520, memory_mb_per_1000_responses=2.5,  # every answer part's vector at once
     ))
     # Before visualizations, so registry order stays stage order (the order `workbench notebooks check` runs in).
     registry.register(ComponentSpec(
         name="segments", title="Segment comparisons", notebook="segments.ipynb", result_model=SegmentsResult,
         parameter_rules={"alpha": {"gt": 0, "lt": 0.5}, "correction": {"pattern": "^(bh|holm)$"}},
-        memory_base_mb=260, memory_mb_per_1000_responses=1.0,
+        memory_base_mb=260, memory_mb_per_1000_responses=0.75,
     ))
     registry.register(ComponentSpec(
         name="visualizations", title="Visualisations", notebook="visualizations.ipynb",
         result_model=VisualizationsResult, needs=("basic_stats",),
-        memory_base_mb=260, memory_mb_per_1000_responses=0.3,  # no answers read: the record fields
+        memory_base_mb=260, memory_mb_per_1000_responses=0.1,  # no answers read: the record fields
     ))
     registry.register(ComponentSpec(
         name="summary", title="Summary", notebook="summary.ipynb", result_model=SummaryResult,
         needs=("basic_stats", "sentiment", "themes", "segments"), secrets=("openai_api_key",), queue="ai",
         parameter_rules={"engine": {"pattern": "^(auto|template)$"}},
-        memory_base_mb=260, memory_mb_per_1000_responses=0.1,  # reads the results, not the answers
+        memory_base_mb=200, memory_mb_per_1000_responses=0.1,  # reads the results, not the answers
     ))
     return registry
 

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -56,8 +57,12 @@ LARGE_SNAPSHOT = 20_000
 
 
 def release_freed_memory() -> None:
-    """Collect cycles, then ask the C allocator to return its free pages (glibc's malloc_trim; elsewhere a no-op)."""
+    """Collect cycles, then ask the allocators to return their free pages: Arrow's pool (when the Parquet writer
+    loaded it) and the C allocator (glibc's malloc_trim; elsewhere a no-op)."""
     gc.collect()
+    arrow = sys.modules.get("pyarrow")
+    if arrow is not None:
+        arrow.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
@@ -86,21 +91,22 @@ def prepare_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> int
         unknown = [n for n in report.component_names if n not in components]
         if unknown:
             raise InvalidReport(f"unknown components: {', '.join(unknown)}")
-        snapshot = report_store.load_snapshot(session, report_id=report_id)  # a rerun's: frozen already
-        if snapshot is None:
+        count = report_store.snapshot_response_count(session, report_id=report_id)  # a rerun's: frozen already
+        if count is None:
             survey = survey_store.get_survey(session, organization_id=report.organization_id,
                                              survey_id=report.survey_id)
             if survey is None:
                 raise InvalidReport(f"survey {report.survey_id} no longer exists")
             snapshot = segment_snapshot(survey_store.build_snapshot(session, survey=survey), report.segment_filter)
-            report_store.save_snapshot(session, report_id=report_id, snapshot=snapshot)
-        if not snapshot.responses:
+            count = len(snapshot.responses)
+            if count:
+                report_store.save_snapshot(session, report_id=report_id, snapshot=snapshot)
+            del snapshot
+        if not count:
             raise InvalidReport("the survey has no responses" + (
                 f" answering {report.segment_filter.get('question')} = {report.segment_filter.get('value')!r}"
                 if report.segment_filter else ""))
         report_store.set_report_status(session, report_id=report_id, status=ReportStatus.RUNNING)
-        count = len(snapshot.responses)
-    del snapshot
     if count >= LARGE_SNAPSHOT:
         release_freed_memory()
     return count

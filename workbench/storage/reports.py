@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, delete, func, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, undefer
 
@@ -176,17 +177,24 @@ def set_report_status(
     session.execute(update(Report).where(Report.id == report_id).values(**values))
 
 
-def save_snapshot(session: Session, *, report_id: uuid.UUID, snapshot: Snapshot) -> ReportSnapshot:
-    """Store the report's input once; a retry returns the snapshot already stored."""
-    existing = session.get(ReportSnapshot, report_id)
-    if existing is not None:
-        return existing
-    row = ReportSnapshot(
-        report_id=report_id, response_count=len(snapshot.responses), data=snapshot.model_dump(mode="json")
-    )
-    session.add(row)
-    session.flush()
-    return row
+def save_snapshot(session: Session, *, report_id: uuid.UUID, snapshot: Snapshot) -> None:
+    """Store the report's input once; a retry leaves the snapshot already stored.
+
+    The JSON text goes to the database as it is (cast to JSONB on PostgreSQL): a Python copy of the document
+    for the driver to serialise again was the largest thing a worker held while preparing a large survey."""
+    if session.get(ReportSnapshot, report_id) is not None:
+        return
+    statement = _INSERT_SNAPSHOT_PG if session.get_bind().dialect.name == "postgresql" else _INSERT_SNAPSHOT
+    session.execute(statement, {"report_id": report_id, "response_count": len(snapshot.responses),
+                                "data": snapshot.model_dump_json(), "created_at": utcnow()})
+
+
+# The values are execution parameters, never part of the statement: a statement holding the document would be
+# kept by SQLAlchemy's statement cache (hundreds of MB for a large survey).
+_INSERT_SNAPSHOT = insert(ReportSnapshot).values(
+    report_id=bindparam("report_id"), response_count=bindparam("response_count"),
+    data=bindparam("data", type_=Text), created_at=bindparam("created_at"))
+_INSERT_SNAPSHOT_PG = _INSERT_SNAPSHOT.values(data=cast(bindparam("data", type_=Text), JSONB))
 
 
 def load_snapshot(session: Session, *, report_id: uuid.UUID) -> Snapshot | None:

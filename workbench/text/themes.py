@@ -105,7 +105,7 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 # The parts' vectors stay as the embedder gives them (float32 from MiniLM: half the memory of float64, which a
 # survey of 200,000 answers could not afford) and are widened to float64 a slice of rows at a time where they are
 # used. Widening float32 is exact, so every cosine is what it was with the whole array widened up front.
-ROWS = 65_536
+ROWS = 4_096  # 12 MB of float64 a slice: wider slices were the peak of a large survey (200 MB each)
 
 
 def _wide(vectors: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
