@@ -502,3 +502,33 @@ def test_component_documents_leave_the_notebooks_unloaded_when_asked(sessions: s
     with sessions() as session:
         [row] = report_store.component_documents(session, report_id=report_id)
         assert "notebook" not in inspect(row).unloaded and row.notebook == '{"cells": []}'
+
+
+def test_counting_a_snapshot_never_reads_its_document(sessions: sessionmaker[Session]) -> None:
+    """The count is asked before every component (admission by memory) and by every prepare: loading the stored
+    document there held a copy of a large survey per running component."""
+    from sqlalchemy import event
+
+    report_id = new_report(sessions, new_survey(sessions, [rec("a"), rec("b")]))
+    with transaction(sessions) as session:
+        survey = session.get(Survey, survey_id := session.get(Report, report_id).survey_id)
+        assert survey is not None and survey_id
+        report_store.save_snapshot(session, report_id=report_id, snapshot=survey_store.build_snapshot(
+            session, survey=survey))
+    statements: list[str] = []
+    engine = sessions.kw["bind"]
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with transaction(sessions) as session:
+            assert report_store.snapshot_response_count(session, report_id=report_id) == 2
+            report_store.save_snapshot(session, report_id=report_id, snapshot=survey_store.build_snapshot(
+                session, survey=survey_store.get_survey(session, organization_id=survey.organization_id,
+                                                        survey_id=survey_id)))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    reads = [s for s in statements if "report_snapshots" in s]
+    assert reads and not [s for s in reads if "report_snapshots.data" in s]

@@ -169,7 +169,8 @@ class ReportSnapshot(Base):
         ForeignKey("generated_reports.id", ondelete="CASCADE"), primary_key=True
     )
     response_count: Mapped[int]
-    data: Mapped[dict[str, Any]]
+    # Deferred: the document of a large survey is hundreds of MB as Python objects; only a select of it loads it.
+    data: Mapped[dict[str, Any]] = mapped_column(deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -182,7 +182,7 @@ def save_snapshot(session: Session, *, report_id: uuid.UUID, snapshot: Snapshot)
 
     The JSON text goes to the database as it is (cast to JSONB on PostgreSQL): a Python copy of the document
     for the driver to serialise again was the largest thing a worker held while preparing a large survey."""
-    if session.get(ReportSnapshot, report_id) is not None:
+    if snapshot_response_count(session, report_id=report_id) is not None:
         return
     statement = _INSERT_SNAPSHOT_PG if session.get_bind().dialect.name == "postgresql" else _INSERT_SNAPSHOT
     session.execute(statement, {"report_id": report_id, "response_count": len(snapshot.responses),
@@ -348,8 +348,7 @@ def component_results(session: Session, *, report_id: uuid.UUID, names: list[str
 
 
 def snapshot_response_count(session: Session, *, report_id: uuid.UUID) -> int | None:
-    row = session.get(ReportSnapshot, report_id)
-    return None if row is None else row.response_count
+    return session.scalar(select(ReportSnapshot.response_count).where(ReportSnapshot.report_id == report_id))
 
 
 def component_documents(
