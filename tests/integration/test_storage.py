@@ -532,3 +532,62 @@ def test_counting_a_snapshot_never_reads_its_document(sessions: sessionmaker[Ses
         event.remove(engine, "before_cursor_execute", seen)
     reads = [s for s in statements if "report_snapshots" in s]
     assert reads and not [s for s in reads if "report_snapshots.data" in s]
+
+
+@pytest.mark.parametrize("rows_at_once", [2, 10_000])
+def test_the_snapshot_document_is_the_snapshots_json(sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch,
+                                                     rows_at_once: int) -> None:
+    """A report's snapshot is written a slice of responses at a time, byte for byte the JSON of the whole
+    snapshot (its hash is the provenance's input hash), with or without a segment, and none at all."""
+    monkeypatch.setattr(survey_store, "SNAPSHOT_ROWS_AT_ONCE", rows_at_once)
+    offset = timezone(timedelta(hours=5, minutes=30))
+    records = [rec("a", comment='x</script> "q" \\u2028 👍🏽'), rec(None, 3, completed=False, plan="Pro"),
+               rec("c", 10, started=datetime(2026, 3, 2, 9, 0, tzinfo=offset), plan="Free"),
+               rec("d", 0, plan="Pro", extra={"deep": [1, 2.5, None]}), rec("e", 7, plan="Pro")]
+    survey_id = new_survey(sessions, records)
+    with sessions() as session:
+        survey = session.get(Survey, survey_id)
+        assert survey is not None
+        whole = survey_store.build_snapshot(session, survey=survey)
+        document, count = survey_store.snapshot_document(session, survey=survey)
+        assert (document, count) == (whole.model_dump_json().encode(), 5)
+        keep = pipeline.segment_keep({"question": "plan", "value": "Pro"})
+        document, count = survey_store.snapshot_document(session, survey=survey, keep=keep)
+        expected = pipeline.segment_snapshot(whole, {"question": "plan", "value": "Pro"})
+        assert (document, count) == (expected.model_dump_json().encode(), 3)
+        document, count = survey_store.snapshot_document(session, survey=survey, keep=lambda record: False)
+        assert (document, count) == (whole.model_copy(update={"responses": []}).model_dump_json().encode(), 0)
+        assert pipeline.segment_keep(None) is None and pipeline.segment_keep({}) is None
+
+
+def test_prepare_stores_the_snapshot_document_and_a_rerun_keeps_it(sessions: sessionmaker[Session]) -> None:
+    survey_id = new_survey(sessions, [rec("a"), rec("b", 4)])
+    report_id = new_report(sessions, survey_id)
+    assert pipeline.prepare_report(sessions, report_id) == 2
+    with sessions() as session:
+        survey = session.get(Survey, survey_id)
+        assert survey is not None
+        stored = report_store.load_snapshot(session, report_id=report_id)
+        assert stored == survey_store.build_snapshot(session, survey=survey)
+    with transaction(sessions) as session:  # responses arriving later do not change a prepared report's input
+        survey_store.add_responses(session, survey_id=survey_id, records=[rec("c")])
+    assert pipeline.prepare_report(sessions, report_id) == 2
+
+
+@pytest.mark.parametrize("rows_at_once", [2, 10_000])
+def test_the_stored_snapshot_is_read_back_as_its_json(sessions: sessionmaker[Session],
+                                                      monkeypatch: pytest.MonkeyPatch, rows_at_once: int) -> None:
+    """What a worker writes for the notebooks is the canonical JSON of the stored snapshot (PostgreSQL's JSONB
+    orders keys its own way), built a slice at a time; its hash is the provenance's input hash."""
+    monkeypatch.setattr(survey_store, "SNAPSHOT_ROWS_AT_ONCE", rows_at_once)
+    offset = timezone(timedelta(hours=-3))
+    records = [rec("a", comment="é \\u2028 </script>", big=10**30, zero=-0.0, nested={"b": 1, "a": [True, None]}),
+               rec(None, 2, completed=False, started=datetime(2026, 1, 1, 23, 59, 59, 999999, tzinfo=offset)),
+               rec("c", 9, plan="Pro", features=["API", "Alerts"]), rec("d", 6), rec("e", 5, improve="  ")]
+    report_id = new_report(sessions, new_survey(sessions, records))
+    assert pipeline.prepare_report(sessions, report_id) == 5
+    with sessions() as session:
+        document = report_store.load_snapshot_document(session, report_id=report_id)
+        snapshot = report_store.load_snapshot(session, report_id=report_id)
+        assert snapshot is not None and document == snapshot.model_dump_json().encode()
+        assert report_store.load_snapshot_document(session, report_id=uuid.uuid4()) is None

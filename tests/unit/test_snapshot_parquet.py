@@ -241,7 +241,8 @@ def test_an_identical_sibling_is_linked_not_written_again(tmp_path: Path, monkey
 
 def test_write_inputs_writes_the_parquet_beside_the_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     snapshot = Snapshot.model_validate(_hostile())
-    monkeypatch.setattr(steps.report_store, "load_snapshot", lambda session, report_id: snapshot)
+    monkeypatch.setattr(steps.report_store, "load_snapshot_document",
+                        lambda session, report_id: snapshot.model_dump_json().encode())
     monkeypatch.setattr(steps.report_store, "component_results", lambda session, report_id, names: {})
     report = SimpleNamespace(id=uuid.uuid4(), parameters={})
     sibling, work_dir = tmp_path / "segments", tmp_path / "sentiment"
@@ -259,7 +260,8 @@ def test_write_inputs_writes_the_parquet_beside_the_json(tmp_path: Path, monkeyp
 
 def test_write_inputs_survives_a_failing_parquet_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     snapshot = Snapshot.model_validate(_hostile())
-    monkeypatch.setattr(steps.report_store, "load_snapshot", lambda session, report_id: snapshot)
+    monkeypatch.setattr(steps.report_store, "load_snapshot_document",
+                        lambda session, report_id: snapshot.model_dump_json().encode())
     monkeypatch.setattr(steps.report_store, "component_results", lambda session, report_id, names: {})
 
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -326,11 +328,11 @@ def test_components_running_side_by_side_load_the_snapshot_once(tmp_path: Path,
     snapshot = Snapshot.model_validate(_hostile())
     loads = []
 
-    def load(session: Any, report_id: uuid.UUID) -> Snapshot:
+    def load(session: Any, report_id: uuid.UUID) -> bytes:
         loads.append(report_id)
-        return snapshot
+        return snapshot.model_dump_json().encode()
 
-    monkeypatch.setattr(steps.report_store, "load_snapshot", load)
+    monkeypatch.setattr(steps.report_store, "load_snapshot_document", load)
     monkeypatch.setattr(steps.report_store, "component_results", lambda session, report_id, names: {})
     report = SimpleNamespace(id=uuid.uuid4(), parameters={})
     names = ["basic_stats", "sentiment", "themes", "segments"]

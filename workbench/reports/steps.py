@@ -35,7 +35,7 @@ from workbench.storage import reports as report_store
 from workbench.storage import surveys as survey_store
 from workbench.storage.db import transaction
 from workbench.storage.models import ComponentStatus, Report, ReportStatus
-from workbench.surveys.schema import Snapshot
+from workbench.surveys.schema import ResponseRecord, Snapshot
 
 log = logging.getLogger(__name__)
 EMBEDDING_CACHE_ENV = "WORKBENCH_EMBEDDING_CACHE"  # read by workbench.text.embeddings inside the kernel
@@ -75,13 +75,21 @@ def _load_report(session: Session, report_id: uuid.UUID) -> Report:
 
 
 
-def segment_snapshot(snapshot: Snapshot, segment_filter: dict[str, Any] | None) -> Snapshot:
-    """Only the responses of one segment (`{"question": key, "value": answer}`, a per-segment report of a batch);
-    the snapshot as it is without a filter."""
+def segment_keep(segment_filter: dict[str, Any] | None) -> Callable[[ResponseRecord], bool] | None:
+    """Whether a response is in one segment (`{"question": key, "value": answer}`, a per-segment report of a
+    batch); None without a filter (every response)."""
     if not segment_filter:
-        return snapshot
+        return None
     key, value = str(segment_filter.get("question")), segment_filter.get("value")
-    return snapshot.model_copy(update={"responses": [r for r in snapshot.responses if r.answers.get(key) == value]})
+    return lambda record: bool(record.answers.get(key) == value)
+
+
+def segment_snapshot(snapshot: Snapshot, segment_filter: dict[str, Any] | None) -> Snapshot:
+    """Only the responses of one segment (see `segment_keep`); the snapshot as it is without a filter."""
+    keep = segment_keep(segment_filter)
+    if keep is None:
+        return snapshot
+    return snapshot.model_copy(update={"responses": [r for r in snapshot.responses if keep(r)]})
 
 
 def prepare_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> int:
@@ -97,11 +105,12 @@ def prepare_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> int
                                              survey_id=report.survey_id)
             if survey is None:
                 raise InvalidReport(f"survey {report.survey_id} no longer exists")
-            snapshot = segment_snapshot(survey_store.build_snapshot(session, survey=survey), report.segment_filter)
-            count = len(snapshot.responses)
+            document, count = survey_store.snapshot_document(session, survey=survey,
+                                                             keep=segment_keep(report.segment_filter))
             if count:
-                report_store.save_snapshot(session, report_id=report_id, snapshot=snapshot)
-            del snapshot
+                report_store.save_snapshot_document(session, report_id=report_id, document=document,
+                                                    response_count=count)
+            del document
         if not count:
             raise InvalidReport("the survey has no responses" + (
                 f" answering {report.segment_filter.get('question')} = {report.segment_filter.get('value')!r}"
@@ -197,11 +206,9 @@ def _shared_snapshot(session: Session, report_id: uuid.UUID, report_dir: Path) -
     marker = report_dir / SHARED_SNAPSHOT_SHA
     if marker.exists() and (report_dir / "snapshot.json").exists():
         return marker.read_text().strip()
-    snapshot = report_store.load_snapshot(session, report_id=report_id)
-    if snapshot is None:
+    snapshot_bytes = report_store.load_snapshot_document(session, report_id=report_id)
+    if snapshot_bytes is None:
         raise InvalidReport(f"report {report_id} has no snapshot; prepare it first")
-    snapshot_bytes = snapshot.model_dump_json().encode()
-    del snapshot  # the validated objects are several times the JSON's size: not kept while the Parquet is built
     report_dir.mkdir(parents=True, exist_ok=True)
     _write_atomically(report_dir / "snapshot.json", snapshot_bytes)
     # Its columnar form beside it, which `load_snapshot` prefers; never a reason to fail (notebooks then read

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pydantic_core
+from pydantic import TypeAdapter
 from sqlalchemy import Text, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, undefer
 
 from workbench.access import Principal
+from workbench.storage import surveys as survey_store
 from workbench.storage.models import (
     ComponentStatus,
     Report,
@@ -24,7 +27,9 @@ from workbench.storage.models import (
     ReportStatus,
     utcnow,
 )
-from workbench.surveys.schema import Snapshot
+from workbench.surveys.schema import ResponseRecord, Snapshot
+
+_RECORDS: TypeAdapter[list[ResponseRecord]] = TypeAdapter(list[ResponseRecord])
 
 
 def create_report(
@@ -178,15 +183,22 @@ def set_report_status(
 
 
 def save_snapshot(session: Session, *, report_id: uuid.UUID, snapshot: Snapshot) -> None:
-    """Store the report's input once; a retry leaves the snapshot already stored.
+    """Store the report's input once; a retry leaves the snapshot already stored."""
+    save_snapshot_document(session, report_id=report_id, document=snapshot.model_dump_json().encode(),
+                           response_count=len(snapshot.responses))
+
+
+def save_snapshot_document(session: Session, *, report_id: uuid.UUID, document: bytes, response_count: int) -> None:
+    """Store the report's input, given as the snapshot's JSON (`Snapshot.model_dump_json`), once; a retry leaves the
+    snapshot already stored.
 
     The JSON text goes to the database as it is (cast to JSONB on PostgreSQL): a Python copy of the document
     for the driver to serialise again was the largest thing a worker held while preparing a large survey."""
     if snapshot_response_count(session, report_id=report_id) is not None:
         return
     statement = _INSERT_SNAPSHOT_PG if session.get_bind().dialect.name == "postgresql" else _INSERT_SNAPSHOT
-    session.execute(statement, {"report_id": report_id, "response_count": len(snapshot.responses),
-                                "data": snapshot.model_dump_json(), "created_at": utcnow()})
+    session.execute(statement, {"report_id": report_id, "response_count": response_count,
+                                "data": document.decode(), "created_at": utcnow()})
 
 
 # The values are execution parameters, never part of the statement: a statement holding the document would be
@@ -203,6 +215,28 @@ def load_snapshot(session: Session, *, report_id: uuid.UUID) -> Snapshot | None:
     text = session.execute(select(cast(ReportSnapshot.data, Text)).where(
         ReportSnapshot.report_id == report_id)).scalar()
     return None if text is None else Snapshot.model_validate_json(text)
+
+
+def load_snapshot_document(session: Session, *, report_id: uuid.UUID) -> bytes | None:
+    """The report's snapshot as `load_snapshot(...).model_dump_json()` gives it (the stored text may differ: JSONB
+    orders keys its own way), validated and written a slice of responses at a time. Each slice's parsed answers
+    are dropped once written, so a worker never holds the responses as parsed and as validated objects at once."""
+    text = session.execute(select(cast(ReportSnapshot.data, Text)).where(
+        ReportSnapshot.report_id == report_id)).scalar()
+    if text is None:
+        return None
+    data = pydantic_core.from_json(text)
+    del text
+    responses = data.pop("responses")
+    head = Snapshot.model_validate({**data, "responses": []}).model_dump_json().encode()
+    if not head.endswith(b"[]}"):
+        raise AssertionError("the snapshot's JSON no longer ends with its responses")
+    pieces: list[bytes] = []
+    step = survey_store.SNAPSHOT_ROWS_AT_ONCE
+    for start in range(0, len(responses), step):
+        pieces.append(_RECORDS.dump_json(_RECORDS.validate_python(responses[start:start + step]))[1:-1])
+        responses[start:start + step] = [None] * len(responses[start:start + step])  # frees the parsed slice
+    return b"".join([head[:-2], b",".join(pieces), b"]}"])
 
 
 def get_component(

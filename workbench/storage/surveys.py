@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC
 from typing import Any, cast
 
@@ -132,16 +132,16 @@ _RECORDS: TypeAdapter[list[ResponseRecord]] = TypeAdapter(list[ResponseRecord])
 SNAPSHOT_ROWS_AT_ONCE = 10_000
 
 
-def build_snapshot(session: Session, *, survey: Survey) -> Snapshot:
-    """Freeze the survey and every response so far, in import order."""
-    # Columns, not ORM objects, read and validated a slice at a time (a server-side cursor on PostgreSQL): the
-    # rows of 200,000 responses as mapped instances, or as dicts beside the records, cost more than the snapshot.
+def _record_slices(session: Session, survey: Survey) -> Iterator[list[ResponseRecord]]:
+    """The survey's responses as validated records, in import order, a slice at a time.
+
+    Columns, not ORM objects, and a server-side cursor on PostgreSQL: the rows of 200,000 responses as mapped
+    instances, or as dicts beside the records, cost more than the snapshot."""
     stmt = (select(Response.respondent_id, Response.started_at, Response.completed_at, Response.answers)
             .where(Response.survey_id == survey.id).order_by(Response.id)
             .execution_options(yield_per=SNAPSHOT_ROWS_AT_ONCE))
-    records: list[ResponseRecord] = []
     for rows in session.execute(stmt).partitions():
-        records.extend(_RECORDS.validate_python([
+        yield _RECORDS.validate_python([
             {
                 "respondent_id": r.respondent_id,
                 # PostgreSQL answers in the session's time zone: the snapshot promises UTC
@@ -150,8 +150,37 @@ def build_snapshot(session: Session, *, survey: Survey) -> Snapshot:
                 "answers": r.answers,
             }
             for r in rows
-        ]))
-    definition = survey_definition(survey)
+        ])
+
+
+def _snapshot_survey(survey: Survey) -> dict[str, Any]:
+    return {"id": str(survey.id), **survey_definition(survey).model_dump(mode="json")}
+
+
+def build_snapshot(session: Session, *, survey: Survey) -> Snapshot:
+    """Freeze the survey and every response so far, in import order."""
+    records = [record for part in _record_slices(session, survey) for record in part]
     # The records are validated already: the model takes them as they are.
-    return Snapshot.model_validate({"survey": {"id": str(survey.id), **definition.model_dump(mode="json")},
-                                    "responses": records})
+    return Snapshot.model_validate({"survey": _snapshot_survey(survey), "responses": records})
+
+
+def snapshot_document(
+    session: Session, *, survey: Survey, keep: Callable[[ResponseRecord], bool] | None = None
+) -> tuple[bytes, int]:
+    """The snapshot of the survey (its responses `keep` accepts, all by default) as the JSON that
+    `build_snapshot(...).model_dump_json()` gives, and its number of responses.
+
+    Built a slice of responses at a time: a worker preparing a report of 200,000 responses never holds them all as
+    objects, only their JSON text."""
+    head = Snapshot.model_validate({"survey": _snapshot_survey(survey), "responses": []}).model_dump_json().encode()
+    if not head.endswith(b"[]}"):
+        raise AssertionError("the snapshot's JSON no longer ends with its responses")
+    pieces: list[bytes] = []
+    count = 0
+    for records in _record_slices(session, survey):
+        if keep is not None:
+            records = [r for r in records if keep(r)]
+        if records:
+            pieces.append(_RECORDS.dump_json(records)[1:-1])  # the list's items, without its brackets
+            count += len(records)
+    return b"".join([head[:-2], b",".join(pieces), b"]}"]), count
