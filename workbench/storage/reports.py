@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pydantic_core
-from pydantic import TypeAdapter
 from sqlalchemy import Text, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
@@ -28,8 +28,6 @@ from workbench.storage.models import (
     utcnow,
 )
 from workbench.surveys.schema import ResponseRecord, Snapshot
-
-_RECORDS: TypeAdapter[list[ResponseRecord]] = TypeAdapter(list[ResponseRecord])
 
 
 def create_report(
@@ -228,15 +226,15 @@ def load_snapshot_document(session: Session, *, report_id: uuid.UUID) -> bytes |
     data = pydantic_core.from_json(text)
     del text
     responses = data.pop("responses")
-    head = Snapshot.model_validate({**data, "responses": []}).model_dump_json().encode()
-    if not head.endswith(b"[]}"):
-        raise AssertionError("the snapshot's JSON no longer ends with its responses")
-    pieces: list[bytes] = []
     step = survey_store.SNAPSHOT_ROWS_AT_ONCE
-    for start in range(0, len(responses), step):
-        pieces.append(_RECORDS.dump_json(_RECORDS.validate_python(responses[start:start + step]))[1:-1])
-        responses[start:start + step] = [None] * len(responses[start:start + step])  # frees the parsed slice
-    return b"".join([head[:-2], b",".join(pieces), b"]}"])
+
+    def slices() -> Iterator[list[ResponseRecord]]:
+        for start in range(0, len(responses), step):
+            records = survey_store.RECORDS.validate_python(responses[start:start + step])
+            responses[start:start + step] = [None] * len(records)  # the parsed slice, freed before it is written
+            yield records
+
+    return survey_store.snapshot_json(data["survey"], slices())[0]
 
 
 def get_component(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC
 from typing import Any, cast
 
@@ -128,7 +128,7 @@ def count_responses(session: Session, *, survey_id: uuid.UUID) -> tuple[int, int
     return int(total), int(completed)
 
 
-_RECORDS: TypeAdapter[list[ResponseRecord]] = TypeAdapter(list[ResponseRecord])
+RECORDS: TypeAdapter[list[ResponseRecord]] = TypeAdapter(list[ResponseRecord])  # validated records, a slice
 SNAPSHOT_ROWS_AT_ONCE = 10_000
 
 
@@ -141,7 +141,7 @@ def _record_slices(session: Session, survey: Survey) -> Iterator[list[ResponseRe
             .where(Response.survey_id == survey.id).order_by(Response.id)
             .execution_options(yield_per=SNAPSHOT_ROWS_AT_ONCE))
     for rows in session.execute(stmt).partitions():
-        yield _RECORDS.validate_python([
+        yield RECORDS.validate_python([
             {
                 "respondent_id": r.respondent_id,
                 # PostgreSQL answers in the session's time zone: the snapshot promises UTC
@@ -172,15 +172,23 @@ def snapshot_document(
 
     Built a slice of responses at a time: a worker preparing a report of 200,000 responses never holds them all as
     objects, only their JSON text."""
-    head = Snapshot.model_validate({"survey": _snapshot_survey(survey), "responses": []}).model_dump_json().encode()
+    slices = _record_slices(session, survey)
+    if keep is not None:
+        slices = ([r for r in records if keep(r)] for records in slices)
+    return snapshot_json(_snapshot_survey(survey), slices)
+
+
+def snapshot_json(survey: dict[str, Any], slices: Iterable[list[ResponseRecord]]) -> tuple[bytes, int]:
+    """`Snapshot.model_dump_json()` of `survey` and the records of `slices` (validated), and how many records:
+    written a slice at a time, so only the JSON text of the records already written is held."""
+    head = Snapshot.model_validate({"survey": survey, "responses": []}).model_dump_json().encode()
     if not head.endswith(b"[]}"):
         raise AssertionError("the snapshot's JSON no longer ends with its responses")
     pieces: list[bytes] = []
     count = 0
-    for records in _record_slices(session, survey):
-        if keep is not None:
-            records = [r for r in records if keep(r)]
+    for records in slices:
         if records:
-            pieces.append(_RECORDS.dump_json(records)[1:-1])  # the list's items, without its brackets
+            pieces.append(RECORDS.dump_json(records)[1:-1])  # the list's items, without its brackets
             count += len(records)
+        del records  # not held while the next slice is validated
     return b"".join([head[:-2], b",".join(pieces), b"]}"]), count
