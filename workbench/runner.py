@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import contextvars
 import os
+import queue
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 import nbformat
 import papermill
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbclient.util import run_sync
+from nbclient.util import ensure_async, run_hook, run_sync
 from nbformat import NotebookNode
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
@@ -110,7 +112,18 @@ class _Client(PapermillNotebookClient):
     kernel_setup: str | None = None  # run silently before the first cell (a pool kernel: the run's folder)
 
     async def async_start_new_kernel_client(self) -> Any:
-        kc = await super().async_start_new_kernel_client()
+        # nbclient's, with `_wait_ready` for jupyter_client's wait_for_ready, which ends by waiting 0.2 s for IOPub
+        # to fall silent: a fifth of a warm kernel's start, for messages every reader here filters out anyway.
+        assert self.km is not None
+        try:
+            self.kc = kc = self.km.client()
+            await ensure_async(kc.start_channels())
+            await _wait_ready(kc, self.startup_timeout)
+        except Exception:
+            await self._async_cleanup_kernel()
+            raise
+        kc.allow_stdin = False
+        await run_hook(self.on_notebook_start, notebook=self.nb)
         if self.kernel_setup:
             try:
                 msg_id = kc.execute(self.kernel_setup, silent=True, store_history=False, allow_stdin=False)
@@ -135,6 +148,38 @@ class _Client(PapermillNotebookClient):
         except DeadKernelError:
             self.nb_man.stop_at_running_cell(KERNEL_DIED, "the kernel died while running this cell")
             raise
+
+
+async def _wait_ready(kc: Any, timeout: float) -> None:
+    """Wait until the kernel answers on the shell channel and its IOPub messages reach this client.
+
+    A subscriber receives only what is published after it has connected, so a kernel_info request is repeated
+    until its reply has come and so has the IOPub status message the kernel publishes for the same request.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        msg_id = kc.kernel_info()
+        reply = await _reply_to(kc.shell_channel, msg_id, 1.0)
+        if reply is not None and await _reply_to(kc.iopub_channel, msg_id, 0.2) is not None:
+            kc._handle_kernel_info_reply(reply)  # adapts the protocol version, as wait_for_ready does
+            return
+        if not await ensure_async(kc.is_alive()):
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+
+async def _reply_to(channel: Any, msg_id: str, timeout: float) -> dict[str, Any] | None:
+    """The next message on `channel` whose parent is `msg_id` (others are dropped), or None after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            msg = await ensure_async(channel.get_msg(timeout=left))
+        except queue.Empty:
+            return None
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg
+    return None
 
 
 class ProgressEngine(NBClientEngine):
@@ -165,6 +210,9 @@ class ProgressEngine(NBClientEngine):
             safe_kwargs, timeout=execution_timeout or kwargs.get("timeout"), startup_timeout=start_timeout,
             kernel_name=kernel_name, log=papermill_logger, log_output=log_output, stdout_file=stdout_file,
             stderr_file=stderr_file,
+            # Every kernel serves one run and is ended with its processes after it: a graceful shutdown (the
+            # kernel's atexit hooks, then waiting for it to exit) only made each component half a second longer.
+            shutdown_kernel="immediate",
         )
         client = _Client(nb_man, km=km, **final_kwargs)
         client.kernel_setup = kernel_setup
