@@ -80,6 +80,8 @@ class Settings(BaseSettings):
                                  "first served) until it fits, and runs alone if larger; None: no admission by memory")
     kernel_pool_size: int = Field(
         0, ge=0, le=16, description="Kernels a notebooks worker keeps started and warmed, each for one run; 0: off")
+    kernel_pool_fork: bool = Field(
+        True, description="Pool kernels are forks of one warm template process (Linux 5.3+), not new processes")
     kernel_warm_imports: str = Field(
         "numpy,pandas,matplotlib,matplotlib.pyplot,scipy.stats,sklearn,sklearn.cluster,pydantic,IPython.display",
         description="Modules a pool kernel imports while it waits (comma-separated)")

@@ -41,6 +41,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from traitlets.config import Config
 
+from workbench import kernel_forks
+from workbench.kernel_forks import ForkedProcess, KernelTemplates, use_templates, wait_gone
 from workbench.kernels import kernel_env, kernel_manager_config, new_kernel_folder, remove_kernel_folder
 
 if TYPE_CHECKING:
@@ -129,6 +131,10 @@ class PooledKernel:
         """End the kernel's processes (after a run nbclient has shut it down already), remove its folder, and
         release the manager's sockets if nobody shut it down."""
         try:
+            process = getattr(self.km.provisioner, "process", None)
+            if isinstance(process, ForkedProcess):  # a fork carries its template's marker, not its own: by pidfd
+                process.kill()
+                wait_gone(process)
             remove_kernel_folder(self.folder)  # SIGKILL to every process carrying its marker, the kernel included
         finally:
             _release(self.km)
@@ -154,9 +160,13 @@ class KernelPool:
         root: Path | None = None,
         check_interval: float = 1.0,
         busy_runs: int | None = None,
+        fork: bool = False,
     ) -> None:
         self.kernel_name, self.size, self.memory_limit_mb = kernel_name, size, memory_limit_mb
         self.warm_imports = list(warm_imports)
+        # Kernels forked from a warm template (kernel_forks): a start costs a fork, not an interpreter and imports.
+        self.templates = KernelTemplates(self.warm_imports, root, start_timeout=warm_timeout) \
+            if fork and kernel_forks.supported() else None
         self.start_timeout, self.warm_timeout, self.check_interval = start_timeout, warm_timeout, check_interval
         self.root = root
         # Refill only while fewer runs than this are in progress: warming a kernel is CPU work that would slow the
@@ -177,12 +187,28 @@ class KernelPool:
     def start(self) -> KernelPool:
         """Start filling in the background (no-op when size is 0 or already started)."""
         with self._changed:
-            if self.size <= 0 or self._thread is not None or self._stopping:
+            if (self.size <= 0 and self.templates is None) or self._thread is not None or self._stopping:
                 return self
-            self._thread = threading.Thread(target=self._fill, name="kernel-pool", daemon=True)
+            target = self._fill if self.size > 0 else self._warm_template
+            self._thread = threading.Thread(target=target, name="kernel-pool", daemon=True)
             self._thread.start()
         atexit.register(self.shutdown)
         return self
+
+    def _end_starting(self, folder: Path) -> None:
+        if self.templates is not None:
+            self.templates.kill(str(folder))
+        remove_kernel_folder(folder)
+
+    def templates_for(self, kernel_name: str, env: Mapping[str, str]) -> KernelTemplates | None:
+        """The template a run may fork a new kernel from when the pool has none ready for it: only for the
+        pool's kernel name and environment (another environment would replace the template)."""
+        if self.templates is None or self.templates.broken or kernel_name != self.kernel_name or self._stopping:
+            return None
+        try:
+            return self.templates if dict(env) == self._current_env() else None
+        except Exception:
+            return None
 
     def shutdown(self, timeout: float = 15) -> None:
         """Stop refilling and end every kernel the pool holds (kernels already handed out belong to their runs)."""
@@ -190,8 +216,10 @@ class KernelPool:
             self._stopping = True
             self._changed.notify_all()
             starting = list(self._starting)
+        if self.templates is not None:  # ends a template still importing too; its kernels exit with it
+            self.templates.close()
         for folder in starting:  # end a warm-up in progress instead of waiting for it
-            remove_kernel_folder(folder)
+            self._end_starting(folder)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         with self._changed:
@@ -200,7 +228,7 @@ class KernelPool:
         for kernel in leftovers:
             kernel.dispose()
         for folder in starting:  # only if the filler is stuck past the timeout
-            remove_kernel_folder(folder)
+            self._end_starting(folder)
         atexit.unregister(self.shutdown)
 
     def __enter__(self) -> KernelPool:
@@ -309,6 +337,17 @@ class KernelPool:
                 if not self._stopping:
                     self._changed.wait(pause)
 
+    def _warm_template(self) -> None:
+        """With no kernels to keep ready, still start the template (through one kernel, discarded), so that the
+        first run forks instead of waiting for the template's imports."""
+        try:
+            kernel = self._start_one(self._current_env())
+        except Exception:
+            log.exception("kernel pool: could not compute the kernels' environment")
+            return
+        if kernel is not None:
+            kernel.dispose()
+
     def _sweep(self, env: dict[str, str] | None) -> list[PooledKernel]:
         """Take dead kernels, and those started with another environment, out of the ready list."""
         with self._changed:
@@ -323,7 +362,7 @@ class KernelPool:
         folder = new_kernel_folder(self.root)
         with self._changed:
             if self._stopping:
-                remove_kernel_folder(folder)
+                self._end_starting(folder)
                 return None
             self._starting.add(folder)
         kernel = None
@@ -338,7 +377,7 @@ class KernelPool:
             self.failed += 1
             if not self._stopping:
                 log.warning("kernel pool: a kernel failed to start: %s", exc)
-            remove_kernel_folder(folder)
+            self._end_starting(folder)
             return None
         finally:
             with self._changed:
@@ -353,6 +392,8 @@ class KernelPool:
         )
         km = client.create_kernel_manager()
         assert isinstance(km, AsyncKernelManager)
+        if self.templates is not None:
+            use_templates(km, self.templates)
         kernel = PooledKernel(km, folder, self.kernel_name, env, self.memory_limit_mb)
         try:
             await client.async_start_new_kernel(env=kernel_env(env, folder, self.memory_limit_mb))
@@ -366,7 +407,7 @@ class KernelPool:
             finally:
                 kc.stop_channels()
         except BaseException:
-            remove_kernel_folder(folder)
+            self._end_starting(folder)
             _release(km)
             raise
         return kernel
@@ -419,7 +460,7 @@ def installed() -> KernelPool | None:
 def from_settings(settings: Settings) -> KernelPool | None:
     """The pool a worker running notebook components keeps (None when `kernel_pool_size` is 0): kernels with the
     environment of a component that declares no secrets; components given secrets start fresh kernels."""
-    if settings.kernel_pool_size <= 0:
+    if settings.kernel_pool_size <= 0 and not (settings.kernel_pool_fork and kernel_forks.supported()):
         return None
     from pydantic import BaseModel
 
@@ -430,7 +471,7 @@ def from_settings(settings: Settings) -> KernelPool | None:
     return KernelPool(
         kernel_name=settings.kernel_name, size=settings.kernel_pool_size,
         env=lambda: kernel_environment(settings, plain), memory_limit_mb=settings.kernel_memory_limit_mb,
-        warm_imports=parse_imports(settings.kernel_warm_imports),
+        warm_imports=parse_imports(settings.kernel_warm_imports), fork=settings.kernel_pool_fork,
     )
 
 

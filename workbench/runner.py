@@ -35,6 +35,7 @@ from papermill.utils import merge_kwargs, remove_args
 from traitlets.config import Config
 
 from workbench import kernel_pool
+from workbench.kernel_forks import ForkedProcess, KernelTemplates, use_templates
 from workbench.kernel_pool import KernelPool, chdir_code
 from workbench.kernels import kernel_env, kernel_folder, kernel_manager_config
 
@@ -110,6 +111,15 @@ class _ProgressManager(NotebookExecutionManager):
 class _Client(PapermillNotebookClient):
     nb_man: _ProgressManager
     kernel_setup: str | None = None  # run silently before the first cell (a pool kernel: the run's folder)
+    templates: KernelTemplates | None = None  # fork the kernel from this template instead of starting a process
+    forked: Any = None  # the forked kernel's provisioner, to make sure it ended
+
+    def create_kernel_manager(self) -> Any:
+        km = super().create_kernel_manager()
+        if self.templates is not None:
+            use_templates(km, self.templates)
+            self.forked = km.provisioner
+        return km
 
     async def async_start_new_kernel_client(self) -> Any:
         # nbclient's, with `_wait_ready` for jupyter_client's wait_for_ready, which ends by waiting 0.2 s for IOPub
@@ -200,6 +210,7 @@ class ProgressEngine(NBClientEngine):
         kernel_env: dict[str, str] | None = None,
         km: Any = None,
         kernel_setup: str | None = None,
+        templates: KernelTemplates | None = None,
         **kwargs: Any,
     ) -> NotebookNode:
         # Papermill's own body, except that the kernel is started with `kernel_env` when one is given, or `km`'s
@@ -215,7 +226,7 @@ class ProgressEngine(NBClientEngine):
             shutdown_kernel="immediate",
         )
         client = _Client(nb_man, km=km, **final_kwargs)
-        client.kernel_setup = kernel_setup
+        client.kernel_setup, client.templates = kernel_setup, templates
         try:
             return client.execute(**({"env": kernel_env} if kernel_env is not None else {}),
                                   **({"cleanup_kc": True} if km is not None else {}))
@@ -223,6 +234,11 @@ class ProgressEngine(NBClientEngine):
             if not nb_man.stopped:
                 raise
             return nb_man.nb  # papermill now raises the cell's error output, with its index
+        finally:
+            # A fork carries its template's run marker, not this run's: if nbclient did not end it, end it here.
+            process = getattr(client.forked, "process", None)
+            if isinstance(process, ForkedProcess):
+                process.kill()
 
     @classmethod
     def execute_notebook(  # type: ignore[override]
@@ -300,6 +316,9 @@ def run_notebook(
         if pooled is None:
             folder = stack.enter_context(kernel_folder())
             start: dict[str, Any] = {"kernel_env": kernel_env(base_env, folder, memory_limit_mb)}
+            templates = pool.templates_for(kernel_name, base_env) if pool is not None else None
+            if templates is not None:  # none ready: fork one from the pool's template rather than start one
+                start["templates"] = templates
         else:  # started in its own folder; shut down (by nbclient) and ended (here) after the run all the same
             folder = pooled.folder
             stack.callback(pooled.dispose)

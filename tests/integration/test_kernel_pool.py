@@ -46,13 +46,14 @@ def notebook(tmp_path: Path) -> Path:
     return write_notebook(tmp_path / "probe.ipynb", PROBE)
 
 
-@pytest.fixture
-def make_pool() -> Iterator[Callable[..., KernelPool]]:
+@pytest.fixture(params=[False, True], ids=["process", "fork"])
+def make_pool(request: pytest.FixtureRequest) -> Iterator[Callable[..., KernelPool]]:
+    """Pools whose kernels start as new processes, and pools whose kernels are forks of a template."""
     pools: list[KernelPool] = []
 
     def make(**kwargs: object) -> KernelPool:
         options: dict = {"kernel_name": "workbench", "size": 1, "memory_limit_mb": LIMIT_MB,
-                         "warm_imports": ["pandas"], **kwargs}
+                         "warm_imports": ["pandas"], "fork": request.param, **kwargs}
         pool = KernelPool(**options).start()
         pools.append(pool)
         return pool
@@ -119,7 +120,8 @@ def test_a_pool_kernel_killed_while_waiting_is_not_handed_out_and_is_replaced(
     os.kill(killed.pid, signal.SIGKILL)
     psutil.wait_procs([psutil.Process(killed.pid)], timeout=5)
     fresh = probe(tmp_path, notebook, pool)
-    assert fresh["pid"] != killed.pid and not fresh["pandas"] and pool.hits == 0
+    # a new kernel: a fork of the template (warm) or a new process (not warm)
+    assert fresh["pid"] != killed.pid and fresh["pandas"] == (pool.templates is not None) and pool.hits == 0
     assert pool.wait_ready(timeout=60)
     [replacement] = pool.kernels()
     assert replacement.pid not in (killed.pid, fresh["pid"]) and replacement.alive()
@@ -156,7 +158,7 @@ def test_the_installed_pool_serves_worker_runs_and_leaves_nothing_when_it_stops(
     assert kernel_pool.installed() is None
     assert mine() == ([], [])
     assert all(gone(pid) for pid in waiting if pid is not None)
-    with kernel_pool.serving(settings.model_copy(update={"kernel_pool_size": 0})) as off:
+    with kernel_pool.serving(settings.model_copy(update={"kernel_pool_size": 0, "kernel_pool_fork": False})) as off:
         assert off is None and kernel_pool.installed() is None
 
 
