@@ -49,6 +49,7 @@ READY = b"ready\n"
 THREADED = b"threads started by: "
 # Arrow's bundled jemalloc starts a background thread when pandas imports pyarrow (Arrow allocates with mimalloc by
 # default; this only keeps jemalloc from starting the thread); a template must hold no thread when it forks.
+KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger")
 TEMPLATE_ENV = {"JE_ARROW_MALLOC_CONF": "background_thread:false"}
 _PER_KERNEL = (RUN_VARIABLE, MEMORY_LIMIT_VARIABLE, "JPY_PARENT_PID")  # what differs between a template's kernels
 LAUNCHER = ["-m", "workbench.kernels", "-f"]  # the kernel spec's argv after the interpreter: what a template replaces
@@ -73,8 +74,10 @@ def serve(socket_path: str, warm_imports: Sequence[str]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children are reaped by the system: no zombies to wait for
     import importlib
 
-    import ipykernel.kernelapp  # noqa: F401  (what every kernel needs, imported once)
-
+    # What every kernel imports while it starts (the debugger support, debugpy, is most of a fork's start).
+    for name in KERNEL_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
     threaded = [] if _threads() == 1 else ["ipykernel"]
     for name in warm_imports:
         before = _threads()
@@ -376,12 +379,18 @@ class KernelTemplates:
                 self._template, self._python, self.broken = template, cmd[0], None
             return template.fork(["-f", cmd[4]], env, cwd, timeout)
 
-    def close(self) -> None:
+    def abort_start(self) -> None:
+        """No more templates; end one still importing now (its launch then fails at once, and the kernel starts
+        as a process)."""
         with self._state:
             self._closed = True
             pending = self._pending
-        if pending is not None:  # a template still importing: end it now, its launch then fails at once
+        if pending is not None:
             pending.close()
+
+    def close(self) -> None:
+        """End the template (a kernel it forked that is still running exits within a second: see the module)."""
+        self.abort_start()
         with self._lock:
             if self._template is not None:
                 self._template.close()

@@ -216,8 +216,8 @@ class KernelPool:
             self._stopping = True
             self._changed.notify_all()
             starting = list(self._starting)
-        if self.templates is not None:  # ends a template still importing too; its kernels exit with it
-            self.templates.close()
+        if self.templates is not None:  # a template still importing: end it instead of waiting for it
+            self.templates.abort_start()
         for folder in starting:  # end a warm-up in progress instead of waiting for it
             self._end_starting(folder)
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -229,6 +229,8 @@ class KernelPool:
             kernel.dispose()
         for folder in starting:  # only if the filler is stuck past the timeout
             self._end_starting(folder)
+        if self.templates is not None:  # after its kernels, which it reaps (orphans may not be reaped here)
+            self.templates.close()
         atexit.unregister(self.shutdown)
 
     def __enter__(self) -> KernelPool:
