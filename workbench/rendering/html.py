@@ -91,6 +91,11 @@ def clean_untrusted_html(html: Any) -> str:
 def strip_active_content(html: str) -> str:
     """Remove script-capable elements, event handlers and javascript: URLs from a finished document."""
     soup = BeautifulSoup(html, features="html.parser")
+    _strip_active(soup)
+    return str(soup)
+
+
+def _strip_active(soup: BeautifulSoup) -> None:
     for element in soup.find_all(_ACTIVE_TAGS):
         element.decompose()
     for element in soup.find_all("img"):
@@ -105,7 +110,6 @@ def strip_active_content(html: str) -> str:
             elif lowered in _URL_ATTRS and isinstance(value, str):
                 if re.sub(r"[\s\x00-\x1f]", "", value).lower().startswith(("javascript:", "vbscript:")):
                     del element.attrs[attr]
-    return str(soup)
 
 
 ANALYST_TAG = "analyst"  # cells for people running the notebook, not for readers of the report
@@ -207,7 +211,12 @@ def render_component_html(nb: NotebookNode) -> str:
     # The exporter registers per-call filters on shared state, so calls are serialised.
     with _lock:
         body, _ = _exporter().from_notebook_node(nb)
-    return method_note(in_page_links_only(strip_active_content(body)))
+    # One parse for the three passes (parsing is most of the rendering's time; charts make documents large).
+    soup = BeautifulSoup(body, "html.parser")
+    _strip_active(soup)
+    _in_page_links(soup)
+    _method_note(soup)
+    return str(soup)
 
 
 def in_page_links_only(html: str) -> str:
@@ -216,10 +225,14 @@ def in_page_links_only(html: str) -> str:
     if "href" not in html:
         return html
     soup = BeautifulSoup(html, "html.parser")
+    _in_page_links(soup)
+    return str(soup)
+
+
+def _in_page_links(soup: BeautifulSoup) -> None:
     for element in soup.find_all(href=True):
         if not _in_page(str(element["href"])):
             del element["href"]
-    return str(soup)
 
 
 METHOD_NOTE = '<details class="method">'
@@ -229,10 +242,15 @@ def method_note(html: str) -> str:
     """Fold the section's opening text (the notebook's first markdown cell: what it computes and how to read it)
     into a collapsible "About this section" note, so the figures come first; the PDF prints it open."""
     soup = BeautifulSoup(html, "html.parser")
+    return str(soup) if _method_note(soup) else html
+
+
+def _method_note(soup: BeautifulSoup) -> bool:
+    """`method_note` on a parsed document; False when the section does not open with text (left as it is)."""
     first = soup.find(class_="text_cell_render")
     cell = first.find_parent(class_="cell") if first is not None else None
     if first is None or cell is None or cell.find_previous_sibling(class_="cell") is not None:
-        return html  # the section does not open with text
+        return False
     details = soup.new_tag("details", attrs={"class": "method"})
     summary = soup.new_tag("summary")
     summary.string = "About this section"
@@ -240,4 +258,4 @@ def method_note(html: str) -> str:
     for child in list(first.children):
         details.append(child.extract())
     first.append(details)
-    return str(soup)
+    return True
