@@ -283,7 +283,14 @@ def retried_components(body: dict[str, Any]) -> list[str]:
 # --- the worker's process tree ----------------------------------------------------------------------------------
 
 
-KERNEL_MARKERS = ("workbench.kernels", "ipykernel")
+KERNEL_MARKERS = ("workbench.kernels", "ipykernel", "workbench.kernel_forks")
+TEMPLATE_MARKER = "workbench.kernel_forks"  # the kernel template (a worker's child); its children are kernels
+
+
+def is_template(process: psutil.Process, worker: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return process.ppid() == worker.pid and any(TEMPLATE_MARKER in part for part in process.cmdline())
+    return False
 
 
 def is_kernel(process: psutil.Process) -> bool:
@@ -396,7 +403,15 @@ class TreeSampler:
             children = self.root.children()
         except psutil.Error:
             children = []
+        kernel_procs: list[psutil.Process] = []
         for child in children:
+            if is_template(child, self.root):  # forked kernels: count the template apart, each fork as a kernel
+                total += _rss(child)
+                with contextlib.suppress(psutil.Error):
+                    kernel_procs.extend(child.children())
+            else:
+                kernel_procs.append(child)
+        for child in kernel_procs:
             rss = _rss(child) + sum(_rss(p) for p in _descendants(child))
             total += rss
             label = self._kernel(child)

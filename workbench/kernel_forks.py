@@ -72,7 +72,9 @@ def supported() -> bool:
 
 def serve(socket_path: str, warm_imports: Sequence[str]) -> None:
     """Import ipykernel and the warm-up modules, say ready on stdout, then fork one kernel per request."""
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the children are reaped by the system: no zombies to wait for
+    # Kernels are reaped as they end (waited for, not ignored: their CPU time then counts in this process's
+    # children's times, as a started kernel's counts in the worker's).
+    signal.signal(signal.SIGCHLD, _reap)
     import importlib
 
     # What every kernel imports while it starts (the debugger support, debugpy, is most of a fork's start).
@@ -114,16 +116,29 @@ def serve(socket_path: str, warm_imports: Sequence[str]) -> None:
                     conn.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
 
 
+def _reap(signum: int, frame: Any) -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def _threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
 def _fork_one(listener: socket.socket, conn: socket.socket) -> None:
     request = json.loads(_read_line(conn))
+    # Not reaped before its pidfd is open: a pid, once reaped, may name another process.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     pid = os.fork()
     if pid == 0:  # the kernel
         code = 1
         try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
             listener.close()
             conn.close()
             _become_kernel(request["argv"], request["env"], request.get("cwd"))
@@ -139,7 +154,10 @@ def _fork_one(listener: socket.socket, conn: socket.socket) -> None:
                 sys.stdout.flush()
                 sys.stderr.flush()
             os._exit(code)  # never the template's atexit handlers or its loop
-    pidfd = os.pidfd_open(pid)
+    try:
+        pidfd = os.pidfd_open(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
     try:
         socket.send_fds(conn, [json.dumps({"pid": pid}).encode() + b"\n"], [pidfd])
     finally:

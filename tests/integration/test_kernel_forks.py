@@ -84,6 +84,8 @@ def test_a_run_forks_a_warm_kernel_that_is_contained_like_a_started_one(make_poo
     assert second["ppid"] == template and second["pid"] != first["pid"]
     assert second["draw"] != first["draw"]  # each fork has its own random state
     assert pool.templates.template_pid == template  # one template serves every run
+    times = psutil.Process(template).cpu_times()  # the template reaps its kernels: their CPU time is counted
+    assert times.children_user + times.children_system > 0
     pool.shutdown()
     assert gone(template)
 
