@@ -48,10 +48,12 @@ SOCKET_NAME = "template.sock"
 RETRY_SECONDS = 60.0  # after a template failed to start, kernels start as processes this long before another try
 READY = b"ready\n"
 THREADED = b"threads started by: "
+KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger")
 # Arrow's bundled jemalloc starts a background thread when pandas imports pyarrow (Arrow allocates with mimalloc by
 # default; this only keeps jemalloc from starting the thread); a template must hold no thread when it forks.
-KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger")
-TEMPLATE_ENV = {"JE_ARROW_MALLOC_CONF": "background_thread:false"}
+# debugpy's import warns on stderr (the worker's log) that frozen modules may hide breakpoints; the kernels, forked
+# after that import, would never print it anyway.
+TEMPLATE_ENV = {"JE_ARROW_MALLOC_CONF": "background_thread:false", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 _PER_KERNEL = (RUN_VARIABLE, MEMORY_LIMIT_VARIABLE, "JPY_PARENT_PID")  # what differs between a template's kernels
 LAUNCHER = ["-m", "workbench.kernels", "-f"]  # the kernel spec's argv after the interpreter: what a template replaces
 
