@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--responses", type=int, default=500, help="responses of the sample survey to use")
     parser.add_argument("--rate", type=float, default=200.0,
                         help="requests per second of the paced pass (the saturation pass sends as fast as answered)")
+    parser.add_argument("--api-workers", type=int, default=1,
+                        help="API processes serving the port (`workbench api --workers N`)")
     args = parser.parse_args(argv)
 
     import httpx
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         env.pop("WORKBENCH_DATABASE_URL", None)  # the default: SQLite in the data folder, where the report is
         server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
                                    "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                                   "--no-access-log", "--timeout-keep-alive", "75"], env=env, cwd=REPO_ROOT)
+                                   "--no-access-log", "--timeout-keep-alive", "75", "--workers", str(args.api_workers)],
+                                  env=env, cwd=REPO_ROOT)
         base = f"http://127.0.0.1:{port}"
         auth = {"Authorization": f"Bearer {BENCH_KEY}"}
         deadline = time.monotonic() + 60
@@ -131,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
+                server.terminate()
+                server.wait(15)
                 raise RuntimeError("the API did not start")
             time.sleep(0.1)
         try:

@@ -67,6 +67,9 @@ def worker(
 def api(
     host: Annotated[str | None, typer.Option(help="Bind address (default: WORKBENCH_API_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: WORKBENCH_API_PORT)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, max=64, help="Processes serving the port (default: WORKBENCH_API_WORKERS, 1); each has its own caches "
+                            "and its share of the rate limits, as replicas do")] = None,
 ) -> None:
     """Serve the HTTP API and report pages."""
     import uvicorn
@@ -74,7 +77,11 @@ def api(
     from api.main import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port)
+    host, port, workers = host or settings.api_host, port or settings.api_port, workers or settings.api_workers
+    if workers > 1:  # each process builds the app from the same environment (uvicorn needs it by import path)
+        uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port)
 
 
 @app.command()

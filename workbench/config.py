@@ -43,6 +43,9 @@ class Settings(BaseSettings):
                                           "default")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(
+        1, ge=1, le=64, description="Processes `workbench api` serves the port with (each with its own caches and "
+                                    "rate-limit share, as replicas)")
     public_base_url: str | None = Field(None, description="Base of links in notifications; default from host/port")
     api_key_cache_seconds: float = Field(
         2.0, ge=0, description="How long an API process trusts a key it has looked up (a revocation made through "

@@ -284,3 +284,42 @@ def test_a_broken_mapping_file_is_a_message(cli_env: str, tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["survey", "import", "--map", str(mapping), str(raw)])
     assert result.exit_code == 2 and "not valid JSON" in result.output
     assert surveys(cli_env) == []
+
+
+def test_api_workers_serve_one_port_from_several_processes_and_stop_together(sqlite_url: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import time
+
+    import httpx
+    import psutil
+
+    from tests.conftest import venv_binary
+    from tests.e2e.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "WORKBENCH_DATABASE_URL": sqlite_url, "WORKBENCH_DATA_DIR": str(tmp_path / "data")}
+    server = subprocess.Popen([venv_binary("workbench"), "api", "--port", str(port), "--workers", "2"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "the API did not start"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            assert all(client.get("/health/live").status_code == 200 for _ in range(20))
+        def processes() -> list[psutil.Process]:  # uvicorn spawns its workers through multiprocessing
+            return [p for p in psutil.Process(server.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+
+        while len(workers := processes()) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert len(workers) == 2
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in workers)
