@@ -217,6 +217,13 @@ def _reseed() -> None:
 # --- the worker's side ---------------------------------------------------------------------------------------
 
 
+def template_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of a kernel's environment its template is started with: not what differs per kernel (marker,
+    memory limit) nor the `WORKBENCH_*` settings and secrets a component is given, which Workbench's code reads when
+    it runs, never at import (so a template never holds a secret, and one template serves every component)."""
+    return {k: v for k, v in env.items() if k not in _PER_KERNEL and not k.startswith("WORKBENCH_")}
+
+
 class ForkedProcess:
     """The part of `subprocess.Popen` jupyter_client uses, for a kernel forked by a template (not our child)."""
 
@@ -368,7 +375,7 @@ class KernelTemplates:
                 ) -> ForkedProcess:
         if list(cmd[1:4]) != LAUNCHER or len(cmd) != 5:
             raise ValueError(f"not the Workbench kernel launcher: {list(cmd)}")
-        base = {k: v for k, v in env.items() if k not in _PER_KERNEL}
+        base = template_env(env)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the kernel templates are closed")

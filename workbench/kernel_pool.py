@@ -42,7 +42,7 @@ from nbclient import NotebookClient
 from traitlets.config import Config
 
 from workbench import kernel_forks
-from workbench.kernel_forks import ForkedProcess, KernelTemplates, use_templates, wait_gone
+from workbench.kernel_forks import ForkedProcess, KernelTemplates, template_env, use_templates, wait_gone
 from workbench.kernels import kernel_env, kernel_manager_config, new_kernel_folder, remove_kernel_folder
 
 if TYPE_CHECKING:
@@ -202,11 +202,12 @@ class KernelPool:
 
     def templates_for(self, kernel_name: str, env: Mapping[str, str]) -> KernelTemplates | None:
         """The template a run may fork a new kernel from when the pool has none ready for it: only for the
-        pool's kernel name and environment (another environment would replace the template)."""
+        pool's kernel name and environment, give or take `WORKBENCH_*` settings and secrets (another environment
+        would replace the template)."""
         if self.templates is None or self.templates.broken or kernel_name != self.kernel_name or self._stopping:
             return None
         try:
-            return self.templates if dict(env) == self._current_env() else None
+            return self.templates if template_env(env) == template_env(self._current_env()) else None
         except Exception:
             return None
 

@@ -97,6 +97,21 @@ def test_a_run_with_another_environment_starts_a_new_process(make_pool, tmp_path
     assert other["ppid"] != pool.templates.template_pid and not other["pandas"]  # type: ignore[union-attr]
 
 
+def test_a_component_given_a_secret_forks_too_and_the_template_never_holds_it(make_pool, tmp_path: Path) -> None:
+    pool = make_pool()
+    wait_for(lambda: pool.templates.template_pid and not pool._starting)  # type: ignore[union-attr]
+    template = pool.templates.template_pid  # type: ignore[union-attr]
+    secret = "sk-fork-test-not-for-templates"
+    nb = write_notebook(tmp_path / "secret.ipynb", "import os\nprint(repr((os.getppid(), "
+                        "os.environ.get('WORKBENCH_OPENAI_API_KEY'))))")
+    run = run_notebook(nb, tmp_path / "out.ipynb", {}, kernel_name="workbench", cwd=tmp_path, cell_timeout=60,
+                       env={**os.environ, "WORKBENCH_OPENAI_API_KEY": secret}, memory_limit_mb=LIMIT_MB, pool=pool)
+    assert run.error is None and run.notebook is not None
+    assert ast.literal_eval(run.notebook.cells[-1].outputs[0].text) == (template, secret)
+    assert pool.templates.template_pid == template  # type: ignore[union-attr]  # not restarted for the secret
+    assert secret not in str(psutil.Process(template).environ())  # type: ignore[arg-type]
+
+
 def test_a_cell_timeout_on_a_forked_kernel_fails_its_cell_and_ends_the_kernel(make_pool, tmp_path: Path) -> None:
     pool = make_pool()
     wait_for(lambda: pool.templates.template_pid and not pool._starting)  # type: ignore[union-attr]
