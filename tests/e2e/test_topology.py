@@ -87,13 +87,21 @@ def ready(port: int) -> bool:
 
 def kernels_owned_by(pids: set[int]) -> list[psutil.Process]:
     """Kernels (and what they started) of these workers, wherever they were reparented: their `WBK_RUN` folder
-    names the worker that started them (workbench.kernels)."""
+    names the worker that started them (workbench.kernels). A live worker's kernel template (workbench.kernel_forks)
+    is no kernel; once its worker is gone, it is a leftover like any."""
     found = []
     for proc, marker in marked_processes():
         match = _NAME.match(os.path.basename(marker))
-        if match and int(match.group(1)) in pids:
+        if match and int(match.group(1)) in pids and not is_live_template(proc, pids):
             found.append(proc)
     return found
+
+
+def is_live_template(proc: psutil.Process, workers: set[int]) -> bool:
+    try:
+        return proc.ppid() in workers and "workbench.kernel_forks" in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
 
 
 def in_folder(process: psutil.Process, folder: Path) -> bool:

@@ -4,6 +4,7 @@ outlives its worker."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,12 +25,19 @@ pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 KILLS = 3  # as many as max_component_attempts: under the old retry policy the report would have failed
 
 
-def kernels_of(pid: int) -> list[psutil.Process]:
+def kernels_of(pid: int, template: bool = False) -> list[psutil.Process]:
+    """The worker's kernels: started ones, and forks of its kernel template (with the template itself if asked)."""
     try:
         children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
-    return [p for p in children if "ipykernel" in " ".join(p.cmdline())]
+    found = []
+    for p in children:
+        with contextlib.suppress(psutil.Error):
+            command = " ".join(p.cmdline())
+            if "ipykernel" in command or ("workbench.kernel_forks" in command and (template or p.ppid() != pid)):
+                found.append(p)
+    return found
 
 
 def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
@@ -62,9 +70,11 @@ def test_a_report_survives_repeated_worker_kills(start_stack, tmp_path) -> None:
     for kill in range(1, KILLS + 1):
         wait_for(lambda k=kill: themes_sleeping(k), 90, f"attempt {kill} to reach the sleeping cell")
         kernels = wait_for(lambda w=worker: kernels_of(w.pid), 10, "a kernel of the worker")
+        kernels += [p for p in kernels_of(worker.pid, template=True) if p not in kernels]
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
-        # orphaned kernels notice their parent is gone (ipykernel's parent poller) and exit
+        # orphaned kernels notice their parent is gone (ipykernel's parent poller) and exit; a kernel template
+        # notices its worker is gone, and its forks their template
         gone, alive = psutil.wait_procs(kernels, timeout=20)
         assert not alive, f"kernels left behind after kill {kill}: {[p.pid for p in alive]}"
         worker = stack.start_worker(f"worker{kill + 1}")
