@@ -167,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
 
+    processes = f"{args.api_workers} API process{'es' if args.api_workers > 1 else ''}"
     print(f"\nReads under load: {args.clients} concurrent clients, {args.requests} requests per route, "
-          f"loopback, one API process, {os.cpu_count()} cores; report JSON {size / 1024:.0f} KiB, "
+          f"loopback, {processes}, {os.cpu_count()} cores; report JSON {size / 1024:.0f} KiB, "
           f"{args.responses} responses")
     for label, results in passes.items():
         walls = {name: -values.pop() for name, values in results.items()}
