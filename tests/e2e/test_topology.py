@@ -139,7 +139,10 @@ def test_twenty_reports_survive_a_killed_notebooks_worker(topology: Stack, fresh
     stack.prepare()
     stack.start_temporal()
     pools = {"reports": ["worker-reports"], "notebooks,ai": ["worker-notebooks-1", "worker-notebooks-2"]}
-    ports = free_ports(6)
+    # Not one the stack has chosen but not bound yet (the API's ports start after the workers).
+    taken = {stack.settings.api_port, stack.settings.temporal_metrics_port, stack.settings.temporal_ui_port,
+             int(stack.settings.temporal_address.rpartition(":")[2])}
+    ports = [p for p in free_ports(6 + len(taken)) if p not in taken][:6]
     workers, health, sdk = {}, {}, {}
     for queues, names in pools.items():
         for name in names:
