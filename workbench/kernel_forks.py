@@ -26,21 +26,22 @@ import contextlib
 import json
 import logging
 import os
-import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
-from workbench.kernels import MEMORY_LIMIT_VARIABLE, RUN_VARIABLE, new_kernel_folder
+from workbench.kernels import MEMORY_LIMIT_VARIABLE, RUN_VARIABLE, apply_memory_limit, new_kernel_folder
 
 log = logging.getLogger("workbench.kernel_forks")
 
@@ -182,16 +183,10 @@ def _become_kernel(argv: list[str], env: dict[str, str], cwd: str | None) -> Non
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     env = dict(env)
-    limit = env.pop(MEMORY_LIMIT_VARIABLE, "")
+    apply_memory_limit(env)  # as the launcher does
     env["JPY_PARENT_PID"] = str(os.getppid())  # ipykernel exits when its template is gone
     os.environ.clear()
     os.environ.update(env)
-    if limit:  # as the launcher (workbench.kernels.launch) does: hard too, so that the notebook cannot raise it
-        size = int(limit) * 2**20
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY:
-            size = min(size, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (size, size))
     if cwd:
         os.chdir(cwd)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -285,7 +280,7 @@ class TemplateUnusable(TemplateUnavailable):
 
 class _Template:
     def __init__(self, python: str, env: dict[str, str], warm_imports: Sequence[str], root: Path | None) -> None:
-        self.env = env
+        self.python, self.env = python, env
         self.folder = new_kernel_folder(root)
         self.socket_path = str(self.folder / SOCKET_NAME)
         self.process = subprocess.Popen(
@@ -328,8 +323,6 @@ class _Template:
             self.process.wait(5)
         if self.process.stdout is not None:
             self.process.stdout.close()
-        import shutil
-
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -340,7 +333,6 @@ class KernelTemplates:
     def __init__(self, warm_imports: Sequence[str] = (), root: Path | None = None, start_timeout: float = 120) -> None:
         self.warm_imports, self.root, self.start_timeout = list(warm_imports), root, start_timeout
         self._template: _Template | None = None
-        self._python: str | None = None
         self._lock = threading.Lock()  # one launch at a time (and the template they share)
         self._state = threading.Lock()  # what close() and kill() need while a launch holds _lock
         self._pending: _Template | None = None
@@ -369,7 +361,8 @@ class KernelTemplates:
             process = self._children.pop(marker, None)
         if process is not None:
             process.kill()
-            wait_gone(process)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
 
     def _launch(self, cmd: Sequence[str], env: Mapping[str, str], cwd: str | None, timeout: float
                 ) -> ForkedProcess:
@@ -380,7 +373,7 @@ class KernelTemplates:
             if self._closed:
                 raise RuntimeError("the kernel templates are closed")
             template = self._template
-            if template is None or not template.alive() or template.env != base or self._python != cmd[0]:
+            if template is None or not template.alive() or template.env != base or template.python != cmd[0]:
                 if template is not None:
                     template.close()
                 self._template = None
@@ -404,7 +397,7 @@ class KernelTemplates:
                 finally:
                     with self._state:
                         self._pending = None
-                self._template, self._python, self.broken = template, cmd[0], None
+                self._template, self.broken = template, None
             return template.fork(["-f", cmd[4]], env, cwd, timeout)
 
     def abort_start(self) -> None:
@@ -463,25 +456,11 @@ class ForkedKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
 
 def use_templates(km: Any, templates: KernelTemplates) -> None:
     """Make the kernel manager `km` (not started yet) fork its kernel from `templates`."""
-    provisioner = ForkedKernelProvisioner(kernel_id=km.kernel_id or _new_id(), kernel_spec=km.kernel_spec, parent=km)
+    provisioner = ForkedKernelProvisioner(kernel_id=km.kernel_id or str(uuid.uuid4()), kernel_spec=km.kernel_spec,
+                                          parent=km)
     provisioner.templates = templates
     km.kernel_id = provisioner.kernel_id
     km.provisioner = provisioner
-
-
-def _new_id() -> str:
-    import uuid
-
-    return str(uuid.uuid4())
-
-
-def wait_gone(process: ForkedProcess, timeout: float = 5) -> bool:
-    deadline = time.monotonic() + timeout
-    while process.poll() is None:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from nbclient import NotebookClient
 from traitlets.config import Config
 
 from workbench import kernel_forks
-from workbench.kernel_forks import ForkedProcess, KernelTemplates, template_env, use_templates, wait_gone
+from workbench.kernel_forks import KernelTemplates, template_env, use_templates
 from workbench.kernels import kernel_env, kernel_manager_config, new_kernel_folder, remove_kernel_folder
 
 if TYPE_CHECKING:
@@ -119,6 +119,7 @@ class PooledKernel:
     missing: list[str] = field(default_factory=list)  # warm-up imports that failed
     pid: int | None = None  # the kernel process (the launcher execs ipykernel in place)
     started: float = field(default_factory=time.monotonic)
+    templates: KernelTemplates | None = None  # what it was forked from, if it was
 
     def alive(self) -> bool:
         process = getattr(self.km.provisioner, "process", None)
@@ -131,10 +132,8 @@ class PooledKernel:
         """End the kernel's processes (after a run nbclient has shut it down already), remove its folder, and
         release the manager's sockets if nobody shut it down."""
         try:
-            process = getattr(self.km.provisioner, "process", None)
-            if isinstance(process, ForkedProcess):  # a fork carries its template's marker, not its own: by pidfd
-                process.kill()
-                wait_gone(process)
+            if self.templates is not None:  # a fork carries its template's marker, not its own: by its pidfd
+                self.templates.kill(str(self.folder))
             remove_kernel_folder(self.folder)  # SIGKILL to every process carrying its marker, the kernel included
         finally:
             _release(self.km)
@@ -185,7 +184,8 @@ class KernelPool:
     # --- the worker's side
 
     def start(self) -> KernelPool:
-        """Start filling in the background (no-op when size is 0 or already started)."""
+        """Start filling in the background; with size 0, only start the template (no-op without forks, or when
+        already started)."""
         with self._changed:
             if (self.size <= 0 and self.templates is None) or self._thread is not None or self._stopping:
                 return self
@@ -397,7 +397,7 @@ class KernelPool:
         assert isinstance(km, AsyncKernelManager)
         if self.templates is not None:
             use_templates(km, self.templates)
-        kernel = PooledKernel(km, folder, self.kernel_name, env, self.memory_limit_mb)
+        kernel = PooledKernel(km, folder, self.kernel_name, env, self.memory_limit_mb, templates=self.templates)
         try:
             await client.async_start_new_kernel(env=kernel_env(env, folder, self.memory_limit_mb))
             kernel.pid = getattr(getattr(km.provisioner, "process", None), "pid", None)
@@ -461,8 +461,9 @@ def installed() -> KernelPool | None:
 
 
 def from_settings(settings: Settings) -> KernelPool | None:
-    """The pool a worker running notebook components keeps (None when `kernel_pool_size` is 0): kernels with the
-    environment of a component that declares no secrets; components given secrets start fresh kernels."""
+    """The pool a worker running notebook components keeps (None when `kernel_pool_size` is 0 and kernels are not
+    forked): kernels with the environment of a component that declares no secrets; a component given secrets
+    forks a fresh kernel (or starts one, without forks)."""
     if settings.kernel_pool_size <= 0 and not (settings.kernel_pool_fork and kernel_forks.supported()):
         return None
     from pydantic import BaseModel

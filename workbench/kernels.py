@@ -163,16 +163,22 @@ def _kill(procs: list[psutil.Process]) -> int:
     return killed
 
 
-def launch(argv: list[str]) -> None:
-    """Exec ipykernel with `argv`, under the address-space limit from the environment (kernel and its children)."""
-    env = dict(os.environ)
+def apply_memory_limit(env: dict[str, str]) -> None:
+    """Take `WBK_MEMORY_LIMIT_MB` out of `env` and, when it was set, limit this process's address space to it
+    (hard too: the notebook cannot raise it; inherited by what the kernel starts)."""
     limit = env.pop(MEMORY_LIMIT_VARIABLE, "")
     if limit:
         size = int(limit) * 2**20
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
             size = min(size, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (size, size))  # hard too: the notebook cannot raise it
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+
+def launch(argv: list[str]) -> None:
+    """Exec ipykernel with `argv`, under the address-space limit from the environment (kernel and its children)."""
+    env = dict(os.environ)
+    apply_memory_limit(env)
     os.execve(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv], env)
 
 

@@ -35,7 +35,7 @@ from papermill.utils import merge_kwargs, remove_args
 from traitlets.config import Config
 
 from workbench import kernel_pool
-from workbench.kernel_forks import ForkedProcess, KernelTemplates, use_templates
+from workbench.kernel_forks import KernelTemplates, use_templates
 from workbench.kernel_pool import KernelPool, chdir_code
 from workbench.kernels import kernel_env, kernel_folder, kernel_manager_config
 
@@ -112,13 +112,11 @@ class _Client(PapermillNotebookClient):
     nb_man: _ProgressManager
     kernel_setup: str | None = None  # run silently before the first cell (a pool kernel: the run's folder)
     templates: KernelTemplates | None = None  # fork the kernel from this template instead of starting a process
-    forked: Any = None  # the forked kernel's provisioner, to make sure it ended
 
     def create_kernel_manager(self) -> Any:
         km = super().create_kernel_manager()
         if self.templates is not None:
             use_templates(km, self.templates)
-            self.forked = km.provisioner
         return km
 
     async def async_start_new_kernel_client(self) -> Any:
@@ -242,11 +240,6 @@ class ProgressEngine(NBClientEngine):
             if not nb_man.stopped:
                 raise
             return nb_man.nb  # papermill now raises the cell's error output, with its index
-        finally:
-            # A fork carries its template's run marker, not this run's: if nbclient did not end it, end it here.
-            process = getattr(client.forked, "process", None)
-            if isinstance(process, ForkedProcess):
-                process.kill()
 
     @classmethod
     def execute_notebook(  # type: ignore[override]
@@ -327,6 +320,8 @@ def run_notebook(
             templates = pool.templates_for(kernel_name, base_env) if pool is not None else None
             if templates is not None:  # none ready: fork one from the pool's template rather than start one
                 start["templates"] = templates
+                # A fork carries its template's run marker, not this run's: ended by its pidfd, before the folder.
+                stack.callback(templates.kill, str(folder))
         else:  # started in its own folder; shut down (by nbclient) and ended (here) after the run all the same
             folder = pooled.folder
             stack.callback(pooled.dispose)

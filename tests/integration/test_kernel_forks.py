@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.test_kernel_pool import LIMIT_MB, mine
+from tests.integration.test_kernel_pool import LIMIT_MB, pool_maker
 from tests.integration.test_runner import gone, write_notebook
 from workbench import kernel_forks, kernels
 from workbench.config import REPO_ROOT
@@ -43,19 +43,8 @@ def wait_for(condition: Callable[[], object], timeout: float = 30) -> None:
 
 @pytest.fixture
 def make_pool() -> Iterator[Callable[..., KernelPool]]:
-    pools: list[KernelPool] = []
-
-    def make(**kwargs: object) -> KernelPool:
-        options: dict = {"kernel_name": "workbench", "size": 0, "memory_limit_mb": LIMIT_MB,
-                         "warm_imports": ["pandas"], "fork": True, **kwargs}
-        pool = KernelPool(**options).start()
-        pools.append(pool)
-        return pool
-
-    yield make
-    for pool in pools:
-        pool.shutdown()
-    assert mine() == ([], [])
+    """Pools that keep no kernel ready: each run forks one from the template."""
+    yield from pool_maker(size=0, fork=True)
 
 
 def probe(tmp_path: Path, pool: KernelPool, env: dict[str, str] | None = None) -> dict:

@@ -47,14 +47,14 @@ def notebook(tmp_path: Path) -> Path:
     return write_notebook(tmp_path / "probe.ipynb", PROBE)
 
 
-@pytest.fixture(params=[False, True], ids=["process", "fork"])
-def make_pool(request: pytest.FixtureRequest) -> Iterator[Callable[..., KernelPool]]:
-    """Pools whose kernels start as new processes, and pools whose kernels are forks of a template."""
+def pool_maker(**defaults: object) -> Iterator[Callable[..., KernelPool]]:
+    """For a fixture: makes started pools (these options, then `defaults`, then the call's), shuts them down after
+    the test and checks that nothing of theirs is left."""
     pools: list[KernelPool] = []
 
     def make(**kwargs: object) -> KernelPool:
         options: dict = {"kernel_name": "workbench", "size": 1, "memory_limit_mb": LIMIT_MB,
-                         "warm_imports": ["pandas"], "fork": request.param, **kwargs}
+                         "warm_imports": ["pandas"], **defaults, **kwargs}
         pool = KernelPool(**options).start()
         pools.append(pool)
         return pool
@@ -63,6 +63,12 @@ def make_pool(request: pytest.FixtureRequest) -> Iterator[Callable[..., KernelPo
     for pool in pools:
         pool.shutdown()
     assert mine() == ([], [])
+
+
+@pytest.fixture(params=[False, True], ids=["process", "fork"])
+def make_pool(request: pytest.FixtureRequest) -> Iterator[Callable[..., KernelPool]]:
+    """Pools whose kernels start as new processes, and pools whose kernels are forks of a template."""
+    yield from pool_maker(fork=request.param)
 
 
 def probe(tmp_path: Path, nb: Path, pool: KernelPool | None, env: dict[str, str] | None = None,
