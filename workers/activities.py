@@ -117,21 +117,36 @@ class ReportActivities:
 
     @activity.defn(name="finish_report")
     def finish_report(self, params: FinishReportInput) -> ReportStatus:
+        report_id = uuid.UUID(params.report_id)
         try:
-            return steps.finish_report(self.sessions, uuid.UUID(params.report_id), params.failures)
+            status = steps.finish_report(self.sessions, report_id, params.failures)
         except steps.ReportNotFound as exc:
             raise _non_retryable(exc) from exc
+        self._release_files(report_id)
+        return status
 
     @activity.defn(name="fail_report")
     def fail_report(self, params: FailReportInput) -> None:
         steps.fail_report(self.sessions, uuid.UUID(params.report_id), params.message)
+        self._release_files(uuid.UUID(params.report_id))
 
     @activity.defn(name="cancel_report")
     def cancel_report(self, params: CancelReportInput) -> list[str]:
+        report_id = uuid.UUID(params.report_id)
         try:
-            return steps.cancel_report(self.sessions, uuid.UUID(params.report_id), params.reason)
+            cancelled = steps.cancel_report(self.sessions, report_id, params.reason)
         except steps.ReportNotFound as exc:
             raise _non_retryable(exc) from exc
+        self._release_files(report_id)
+        return cancelled
+
+    def _release_files(self, report_id: uuid.UUID) -> None:
+        """The report's shared snapshot in this worker's data folder; other workers' folders go with their sweep
+        of finished reports. Never fails the step: the files are scratch."""
+        try:
+            steps.release_report_files(self.settings.data_dir, report_id)
+        except OSError:
+            log.warning("could not remove the work folder of report %s; the sweep will", report_id, exc_info=True)
 
     @activity.defn(name="notify_report_finished")
     async def notify_report_finished(self, outcome: ReportOutcome) -> None:

@@ -322,7 +322,7 @@ def test_a_large_snapshot_is_kept_out_of_the_collector(tmp_path: Path, monkeypat
 def test_components_running_side_by_side_load_the_snapshot_once(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Four components of one report start at once on a worker: one loads and writes the snapshot, the others
-    link it; when the last one is done the report's folder is gone."""
+    link it; a component starting after they ended links it too; when the report ends its folder is gone."""
     import threading
 
     snapshot = Snapshot.model_validate(_hostile())
@@ -336,7 +336,8 @@ def test_components_running_side_by_side_load_the_snapshot_once(tmp_path: Path,
     monkeypatch.setattr(steps.report_store, "component_results", lambda session, report_id, names: {})
     report = SimpleNamespace(id=uuid.uuid4(), parameters={})
     names = ["basic_stats", "sentiment", "themes", "segments"]
-    dirs = [tmp_path / name for name in names]
+    report_dir = tmp_path / "work" / str(report.id)  # the data folder is tmp_path
+    dirs = [report_dir / name for name in names]
     found: dict[str, Any] = {}
 
     def run(name: str, work_dir: Path) -> None:
@@ -357,11 +358,19 @@ def test_components_running_side_by_side_load_the_snapshot_once(tmp_path: Path,
     assert load_snapshot(dirs[2] / "snapshot.json") == snapshot
     for work_dir in dirs:  # what run_component does as each finishes
         shutil.rmtree(work_dir)
-        steps._release_snapshot(report.id, tmp_path)
-        assert tmp_path.exists() == (work_dir != dirs[-1])
+        steps._forget_lock(report.id, report_dir)
+    assert (report_dir / "snapshot.sha256").exists()
+    # a component starting after the others ended (as summary does) links the same files: not loaded again
+    run("segments", report_dir / "later")
+    assert loads == [report.id] and os.path.samefile(report_dir / "later" / "snapshot.json",
+                                                      report_dir / "snapshot.json")
+    # the report ends while a component's folder is still there (a cancelled one ending): the files stay
+    assert not steps.release_report_files(tmp_path, report.id) and (report_dir / "snapshot.json").exists()
+    shutil.rmtree(report_dir / "later")
+    assert steps.release_report_files(tmp_path, report.id) and not report_dir.exists()
     # a component starting after that (a rerun) writes it again
     run("basic_stats", dirs[0])
-    assert loads == [report.id, report.id] and (tmp_path / "snapshot.sha256").exists()
+    assert loads == [report.id, report.id] and (report_dir / "snapshot.sha256").exists()
 
 
 @pytest.mark.parametrize("questions", [None, ["comment", "why_pro"], ["nps", "unknown_key"], []])
