@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 import nh3
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, NavigableString, Tag
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
@@ -116,12 +116,10 @@ ANALYST_TAG = "analyst"  # cells for people running the notebook, not for reader
 LONG_TEXT = 40  # characters: a table cell this long is prose (a quote), left-aligned and wrapped
 
 
-def reader_table_html(html: str) -> str:
-    """A pandas table as a reader wants it: no 0, 1, 2 ... index column (a default RangeIndex carries nothing),
-    no right-aligned header, long text cells left-aligned and wrapped."""
-    if "dataframe" not in html:
-        return html
-    soup = BeautifulSoup(html, "html.parser")
+def _reader_tables(soup: BeautifulSoup) -> None:
+    """Pandas tables as a reader wants them: no 0, 1, 2 ... index column (a default RangeIndex carries nothing),
+    no right-aligned header, long text cells left-aligned and wrapped. On the whole sanitized document, where
+    the tables keep pandas' `dataframe` class and header style."""
     for table in soup.find_all("table", class_="dataframe"):
         body = table.find("tbody")
         rows = body.find_all("tr", recursive=False) if body else []
@@ -129,18 +127,25 @@ def reader_table_html(html: str) -> str:
         if rows and all(c is not None and c.name == "th" and c.get_text(strip=True) == str(i)
                         for i, c in enumerate(first)):
             for cell in first:
-                cell.decompose()  # type: ignore[union-attr]
+                _remove(cell)  # type: ignore[arg-type]
             head = table.find("thead")
             for row in head.find_all("tr") if head else []:
                 corner = row.find(["th", "td"], recursive=False)
                 if corner is not None:
-                    corner.decompose()
+                    _remove(corner)
         for row in table.select("thead tr[style]"):
             del row["style"]
         for cell in table.find_all("td"):
             if len(cell.get_text()) > LONG_TEXT:
-                cell["style"] = "text-align: left; white-space: normal; word-break: break-word"
-    return str(soup)
+                cell["style"] = "text-align:left;white-space:normal;word-break:break-word"
+
+
+def _remove(element: Tag) -> None:
+    """Remove an element with the line break before it (as if it had never been in the source)."""
+    before = element.previous_sibling
+    if isinstance(before, NavigableString) and not before.strip():
+        before.extract()
+    element.decompose()
 
 
 def _without_title(source: str) -> str:
@@ -153,7 +158,7 @@ def _without_title(source: str) -> str:
 
 class ReaderView(Preprocessor):
     """What readers see of an executed notebook: no result JSON output, no cells tagged `analyst`, no repeated
-    `# Title`, and pandas tables without their index column (see `reader_table_html`)."""
+    `# Title` (pandas tables lose their index column after the export: `_reader_tables`)."""
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> Any:
         nb.cells = [c for c in nb.cells if ANALYST_TAG not in c.get("metadata", {}).get("tags", [])]
@@ -163,15 +168,7 @@ class ReaderView(Preprocessor):
         if cell.get("cell_type") == "markdown":
             cell.source = _without_title(cell.source)
         elif cell.get("cell_type") == "code":
-            outputs = []
-            for output in cell.get("outputs", []):
-                data = output.get("data", {})
-                if RESULT_MIME in data:
-                    continue
-                if isinstance(data.get("text/html"), str):
-                    data["text/html"] = reader_table_html(data["text/html"])
-                outputs.append(output)
-            cell.outputs = outputs
+            cell.outputs = [o for o in cell.get("outputs", []) if RESULT_MIME not in o.get("data", {})]
         return cell, resources
 
 
@@ -194,7 +191,8 @@ _lock = threading.Lock()
 @lru_cache(maxsize=1)
 def _exporter() -> HTMLExporter:
     # Building an exporter loads templates and CSS (slow); one per process is enough.
-    exporter = HTMLExporter(template_name="basic", **EXPORTER_SETTINGS)
+    # Validated once after all preprocessors, not after each of them (a dozen schema checks per component).
+    exporter = HTMLExporter(template_name="basic", optimistic_validation=True, **EXPORTER_SETTINGS)
     exporter.register_preprocessor(ReaderView, enabled=True)
     return exporter
 
@@ -211,11 +209,12 @@ def render_component_html(nb: NotebookNode) -> str:
     # The exporter registers per-call filters on shared state, so calls are serialised.
     with _lock:
         body, _ = _exporter().from_notebook_node(nb)
-    # One parse for the three passes (parsing is most of the rendering's time; charts make documents large).
+    # One parse for all the passes (parsing and serialising are most of the rendering's time).
     soup = BeautifulSoup(body, "html.parser")
     _strip_active(soup)
     _in_page_links(soup)
     _method_note(soup)
+    _reader_tables(soup)
     return str(soup)
 
 
