@@ -24,6 +24,7 @@ from typing import Any
 
 import nbformat
 import papermill
+import zmq
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_hook, run_sync
 from nbformat import NotebookNode
@@ -40,6 +41,7 @@ from workbench.kernel_pool import KernelPool, chdir_code
 from workbench.kernels import kernel_env, kernel_folder, kernel_manager_config
 
 ENGINE_NAME = "workbench"
+RECONNECT_MS = 5  # how soon a client retries connecting to a kernel socket not bound yet
 CellCallback = Callable[[int, int], None]  # (cells done, cells total)
 TIMED_OUT, KERNEL_DIED = "CellTimeoutError", "DeadKernelError"  # the error outputs of cells that stopped a run
 
@@ -125,6 +127,9 @@ class _Client(PapermillNotebookClient):
         assert self.km is not None
         try:
             self.kc = kc = self.km.client()
+            # A forked kernel binds its sockets some 50 ms after the client connects; ZeroMQ retries a connection
+            # to a socket not yet there after RECONNECT_IVL, 100 ms by default: most of a fork's start.
+            kc.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
             await ensure_async(kc.start_channels())
             await _wait_ready(kc, self.startup_timeout)
         except Exception:
@@ -271,10 +276,17 @@ papermill_engines.register(ENGINE_NAME, ProgressEngine)
 
 @dataclass
 class NotebookRun:
-    """The executed notebook (None if it never ran) and the failure, if any."""
+    """The executed notebook (None if it never ran), the failure, if any, and the notebook's JSON text when it is
+    the file papermill wrote for it (so that storing it needs no second serialisation)."""
 
     notebook: NotebookNode | None
     error: Exception | None
+    text: str | None = None
+
+    def notebook_text(self) -> str | None:
+        if self.text is not None:
+            return self.text
+        return nbformat.writes(self.notebook) if self.notebook is not None else None
 
 
 def run_notebook(
@@ -345,7 +357,9 @@ def run_notebook(
             )
 
         try:
-            return NotebookRun(_in_fresh_context(execute), None)
+            executed = _in_fresh_context(execute)
+            # papermill's last act was writing `executed` there (nbformat.writes): the same text.
+            return NotebookRun(executed, None, output_path.read_text(encoding="utf-8"))
         except (PapermillExecutionError, DeadKernelError) as exc:
             failure = exc
         except RuntimeError as exc:
