@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from workbench.rendering.html import clean_untrusted_html, in_page_links_only, render_component_html
+from workbench.rendering.html import MISSING_ALT, clean_untrusted_html, in_page_links_only, render_component_html
 from workbench.results import RESULT_MIME
 
 # A 1x1 PNG.
@@ -97,6 +97,12 @@ def test_images_embedded_as_data_uris() -> None:
     nb = _notebook(new_code_cell("plot()", outputs=[_display({"image/png": PNG, "text/plain": "<Figure>"})]))
     img = BeautifulSoup(render_component_html(nb), "html.parser").find("img")
     assert img is not None and img["src"].startswith("data:image/png;base64,")
+    assert img["alt"] == MISSING_ALT  # as nbconvert says it of an image without a description
+    described = _display({"image/png": PNG, "text/plain": "<Figure>"})
+    described.metadata = {"image/png": {"alt": "Ratings by plan"}}  # as workbench.notebook.show_figure gives it
+    page = BeautifulSoup(render_component_html(_notebook(new_code_cell("plot()", outputs=[described]))),
+                         "html.parser")
+    assert page.find("img").get("alt") == "Ratings by plan"
 
 
 def test_tables_and_markdown_stay_readable() -> None:

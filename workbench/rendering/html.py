@@ -15,7 +15,9 @@ from typing import Any
 
 import nh3
 from bs4 import BeautifulSoup, NavigableString, Tag
-from nbconvert import HTMLExporter
+from nbconvert import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 
@@ -133,8 +135,9 @@ def _reader_tables(soup: BeautifulSoup) -> None:
                 corner = row.find(["th", "td"], recursive=False)
                 if corner is not None:
                     _remove(corner)
-        for row in table.select("thead tr[style]"):
-            del row["style"]
+        for head in table.find_all("thead", recursive=False):
+            for row in head.find_all("tr", style=True):
+                del row["style"]
         for cell in table.find_all("td"):
             if len(cell.get_text()) > LONG_TEXT:
                 cell["style"] = "text-align:left;white-space:normal;word-break:break-word"
@@ -186,13 +189,34 @@ EXPORTER_SETTINGS: dict[str, Any] = {
 }
 
 _lock = threading.Lock()
+MISSING_ALT = "No description has been provided for this image"  # nbconvert's words for an image without one
+
+
+class _ReaderExporter(HTMLExporter):
+    """nbconvert's HTML exporter without its own parse and serialisation of the result, which only adds alt texts
+    to images (`render_component_html` does that in its one pass) and tab stops to JupyterLab's cells (the basic
+    template has none): about a third of the rendering's time."""
+
+    def from_notebook_node(  # type: ignore[override]
+        self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
+    ) -> tuple[str, dict[str, Any]]:
+        # HTMLExporter.from_notebook_node up to its BeautifulSoup pass.
+        langinfo = nb.metadata.get("language_info", {})
+        lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+        highlight_code = self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+        resources = self._init_resources(resources)
+        filter_data_type = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
+                                                 resources=resources)
+        self.register_filter("highlight_code", highlight_code)
+        self.register_filter("filter_data_type", filter_data_type)
+        return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
 
 
 @lru_cache(maxsize=1)
 def _exporter() -> HTMLExporter:
     # Building an exporter loads templates and CSS (slow); one per process is enough.
     # Validated once after all preprocessors, not after each of them (a dozen schema checks per component).
-    exporter = HTMLExporter(template_name="basic", optimistic_validation=True, **EXPORTER_SETTINGS)
+    exporter = _ReaderExporter(template_name="basic", optimistic_validation=True, **EXPORTER_SETTINGS)
     exporter.register_preprocessor(ReaderView, enabled=True)
     return exporter
 
@@ -212,6 +236,8 @@ def render_component_html(nb: NotebookNode) -> str:
     # One parse for all the passes (parsing and serialising are most of the rendering's time).
     soup = BeautifulSoup(body, "html.parser")
     _strip_active(soup)
+    for image in soup.find_all("img", alt=False):
+        image["alt"] = MISSING_ALT
     _in_page_links(soup)
     _method_note(soup)
     _reader_tables(soup)
