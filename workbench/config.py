@@ -86,9 +86,11 @@ class Settings(BaseSettings):
     kernel_pool_fork: bool = Field(
         True, description="Pool kernels are forks of one warm template process (Linux 5.3+), not new processes")
     kernel_warm_imports: str = Field(
-        "numpy,pandas,matplotlib,matplotlib.pyplot,scipy.stats,sklearn,sklearn.cluster,pydantic,IPython.display,"
+        "numpy,pandas,matplotlib,matplotlib.pyplot,scipy.stats,scipy.cluster.hierarchy,pyarrow.parquet,"
+        "vaderSentiment.vaderSentiment,sklearn,sklearn.cluster,pydantic,IPython.display,"
         "workbench.notebook,workbench.analysis.stats,workbench.analysis.sentiment,workbench.analysis.themes,"
-        "workbench.analysis.segment_report,workbench.analysis.charts,workbench.analysis.summary",
+        "workbench.analysis.segment_report,workbench.analysis.charts,workbench.analysis.summary,"
+        "workbench.text.embeddings,workbench.text.llm",
         description="Modules a pool kernel imports while it waits (comma-separated)")
     sweep_interval_seconds: int = Field(
         30, ge=1, description="How often a worker starts stranded reports and removes what dead workers left"

@@ -21,7 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import psutil
@@ -175,11 +175,22 @@ def apply_memory_limit(env: dict[str, str]) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
 
 
+# A report's kernel runs one notebook and is discarded: IPython's command history (an SQLite file in the user's
+# profile that every kernel shares, committed after each cell by a background thread) is written for nobody.
+RUN_ARGUMENTS = ("--HistoryManager.enabled=False",)
+
+
+def run_arguments(env: Mapping[str, str]) -> list[str]:
+    """ipykernel's arguments for a kernel started for a run (its environment carries the run's marker); none for
+    an analyst's kernel in JupyterLab, which keeps its history."""
+    return list(RUN_ARGUMENTS) if RUN_VARIABLE in env else []
+
+
 def launch(argv: list[str]) -> None:
     """Exec ipykernel with `argv`, under the address-space limit from the environment (kernel and its children)."""
     env = dict(os.environ)
     apply_memory_limit(env)
-    os.execve(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv], env)
+    os.execve(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv, *run_arguments(env)], env)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ PROBE = ("import os, sys, resource, subprocess, numpy\n"
          "print(repr({'pid': os.getpid(), 'ppid': os.getppid(), 'cwd': os.getcwd(),\n"
          "            'pandas': 'pandas' in sys.modules,\n"
          "            'limit': resource.getrlimit(resource.RLIMIT_AS)[0], 'marker': os.environ.get('WBK_RUN'),\n"
-         "            'sid': os.getsid(0), 'draw': float(numpy.random.random()), 'child': child.pid}))")
+         "            'sid': os.getsid(0), 'draw': float(numpy.random.random()), 'child': child.pid,\n"
+         "            'history': get_ipython().history_manager.enabled}))")
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 30) -> None:
@@ -66,6 +67,7 @@ def test_a_run_forks_a_warm_kernel_that_is_contained_like_a_started_one(make_poo
     assert first["ppid"] == template and first["pandas"]  # forked, with the warm-up imports done
     assert first["cwd"] == str(tmp_path / "work") and first["limit"] == LIMIT_MB * 2**20
     assert first["sid"] == first["pid"]  # its own session, so signals to its group reach its children
+    assert first["history"] is False  # a run's kernel keeps no command history
     assert first["marker"] and Path(first["marker"]).name.startswith(f"{kernels.PREFIX}{os.getpid()}-")
     assert gone(first["pid"]) and gone(first["child"])  # the kernel and what it started end with the run
     assert not Path(first["marker"]).exists()
@@ -84,6 +86,7 @@ def test_a_run_with_another_environment_starts_a_new_process(make_pool, tmp_path
     wait_for(lambda: pool.templates.template_pid and not pool._starting)  # type: ignore[union-attr]
     other = probe(tmp_path, pool, env={**os.environ, "POOL_TEST_SECRET": "x"})
     assert other["ppid"] != pool.templates.template_pid and not other["pandas"]  # type: ignore[union-attr]
+    assert other["history"] is False  # started through the launcher: no command history either
 
 
 def test_a_component_given_a_secret_forks_too_and_the_template_never_holds_it(make_pool, tmp_path: Path) -> None:
@@ -154,3 +157,9 @@ def test_the_template_and_its_kernels_exit_when_the_process_that_started_them_is
     template, kernel = (int(x) for x in done.stdout.split())
     wait_for(lambda: gone(template) and gone(kernel), timeout=15)
     kernels.sweep_kernel_leftovers()  # the dead owner's folders
+
+
+def test_only_a_runs_kernel_goes_without_command_history() -> None:
+    """An analyst's kernel in JupyterLab (no run marker) keeps IPython's history; a run's kernel writes none."""
+    assert kernels.run_arguments({"PATH": "/usr/bin"}) == []
+    assert kernels.run_arguments({kernels.RUN_VARIABLE: "/tmp/wbk-1-2-x"}) == ["--HistoryManager.enabled=False"]
