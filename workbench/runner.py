@@ -114,6 +114,7 @@ class _Client(PapermillNotebookClient):
     nb_man: _ProgressManager
     kernel_setup: str | None = None  # run silently before the first cell (a pool kernel: the run's folder)
     templates: KernelTemplates | None = None  # fork the kernel from this template instead of starting a process
+    before_cells: Callable[[], object] | None = None  # waited for once the kernel is ready (on a thread)
 
     def create_kernel_manager(self) -> Any:
         km = super().create_kernel_manager()
@@ -145,6 +146,12 @@ class _Client(PapermillNotebookClient):
                     content = reply["content"] if reply is not None else {}
                     raise RuntimeError(f"preparing the pool kernel failed: {content.get('ename', 'no reply')}: "
                                        f"{content.get('evalue', '')}")
+            except BaseException:
+                await self._async_cleanup_kernel()
+                raise
+        if self.before_cells is not None:
+            try:
+                await asyncio.to_thread(self.before_cells)
             except BaseException:
                 await self._async_cleanup_kernel()
                 raise
@@ -222,6 +229,7 @@ class ProgressEngine(NBClientEngine):
         km: Any = None,
         kernel_setup: str | None = None,
         templates: KernelTemplates | None = None,
+        before_cells: Callable[[], object] | None = None,
         **kwargs: Any,
     ) -> NotebookNode:
         # Papermill's own body, except that the kernel is started with `kernel_env` when one is given, or `km`'s
@@ -237,7 +245,7 @@ class ProgressEngine(NBClientEngine):
             shutdown_kernel="immediate",
         )
         client = _Client(nb_man, km=km, **final_kwargs)
-        client.kernel_setup, client.templates = kernel_setup, templates
+        client.kernel_setup, client.templates, client.before_cells = kernel_setup, templates, before_cells
         try:
             return client.execute(**({"env": kernel_env} if kernel_env is not None else {}),
                                   **({"cleanup_kc": True} if km is not None else {}))
@@ -302,6 +310,7 @@ def run_notebook(
     env: dict[str, str] | None = None,
     memory_limit_mb: int | None = None,
     pool: KernelPool | None = None,
+    before_cells: Callable[[], object] | None = None,
 ) -> NotebookRun:
     """Execute `input_path` into `output_path`; never raises for notebook failures, returns them.
 
@@ -311,7 +320,9 @@ def run_notebook(
     kernel's whole environment (otherwise it inherits this process's). `memory_limit_mb` limits the address space
     of the kernel and of each process it starts. `pool` (default: the installed one, if any) may provide a
     pre-started kernel started with the same kernel name, environment and memory limit; otherwise, or when it has
-    none ready, a fresh kernel is started.
+    none ready, a fresh kernel is started. `before_cells`, when given, is called (on a thread) once the kernel is
+    ready and before the first cell: whatever the cells need that can be made while the kernel starts (the
+    caller's input files). What it raises ends the run, kernel shut down, and propagates.
     """
     caller = contextvars.copy_context()
 
@@ -353,6 +364,7 @@ def run_notebook(
                 # Unix sockets in a private folder instead of loopback TCP: no other local user can connect.
                 config=Config({"KernelManager": kernel_manager_config(folder)}),
                 on_cell=cell_done,
+                before_cells=before_cells,
                 **start,
             )
 

@@ -287,6 +287,32 @@ def test_a_kernel_that_dies_twice_on_the_same_cell_is_not_retried_again(
                               "(likely out of memory: limit 2048 MB, or the code ended the process)")
 
 
+def test_inputs_made_while_the_kernel_starts_are_there_for_the_first_cell(tmp_path: Path) -> None:
+    """`before_cells` runs once the kernel is up (a kernel process exists then) and before any cell; the cells
+    see what it wrote. When it raises, the run raises that, and no kernel or kernel folder is left."""
+    nb = write_notebook(tmp_path / "nb.ipynb", "print(open('input.txt').read())")
+    work = tmp_path / "work"
+    work.mkdir()
+    seen: list[int] = []
+
+    def write_input() -> None:
+        seen.append(len(kernel_children()))
+        (work / "input.txt").write_text("made while the kernel started")
+
+    result = run_notebook(nb, tmp_path / "out.ipynb", {}, kernel_name="workbench", cwd=work, cell_timeout=30,
+                          before_cells=write_input)
+    assert result.error is None and seen == [1]
+    assert result.notebook.cells[-1].outputs[0].text.strip() == "made while the kernel started"
+
+    def fail() -> None:
+        raise RuntimeError("the snapshot could not be read")
+
+    with pytest.raises(RuntimeError, match="the snapshot could not be read"):
+        run_notebook(nb, tmp_path / "out2.ipynb", {}, kernel_name="workbench", cwd=work, cell_timeout=30,
+                     before_cells=fail)
+    assert kernel_children() == [] and our_kernel_folders() == []
+
+
 def test_a_missing_notebook_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         run(tmp_path, tmp_path / "missing.ipynb")

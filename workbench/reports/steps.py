@@ -5,8 +5,10 @@ Each step is safe to repeat: a retried step overwrites what an earlier attempt s
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
+import dataclasses
 import gc
 import hashlib
 import json
@@ -148,6 +150,12 @@ class _Inputs:
 def _write_inputs(session: Session, report: Report, spec: ComponentSpec, work_dir: Path) -> _Inputs:
     """Write the snapshot and the upstream results into `work_dir`; the notebook's parameters point at them."""
     snapshot_sha256 = _link_snapshot(session, report.id, work_dir)
+    return dataclasses.replace(_upstream_inputs(session, report, spec, work_dir), snapshot_sha256=snapshot_sha256)
+
+
+def _upstream_inputs(session: Session, report: Report, spec: ComponentSpec, work_dir: Path) -> _Inputs:
+    """Write the upstream results into `work_dir`; the notebook's parameters point at them and at the snapshot's
+    place there (`snapshot_sha256` is left empty: `_link_snapshot` puts the snapshot there)."""
     parameters: dict[str, Any] = {SNAPSHOT_PARAMETER: str(work_dir / "snapshot.json")}
     upstream = report_store.component_results(session, report_id=report.id, names=list(spec.needs))
     missing = [n for n in spec.needs if n not in upstream]
@@ -161,7 +169,34 @@ def _write_inputs(session: Session, report: Report, spec: ComponentSpec, work_di
         parameters[result_path_parameter(need)] = str(path)
         hashes[need] = hashlib.sha256(data).hexdigest()
     requested = dict((report.parameters or {}).get(spec.name, {}))
-    return _Inputs({**parameters, **requested}, requested, snapshot_sha256, hashes)
+    return _Inputs({**parameters, **requested}, requested, "", hashes)
+
+
+class _SnapshotLink:
+    """`_link_snapshot` on a thread of its own, started before the kernel: the report's first components wait for
+    one of them to write the shared snapshot, and their kernels start meanwhile instead of after it. The
+    notebook's first cell waits for it (`wait`, the runner's `before_cells`)."""
+
+    def __init__(self, sessions: sessionmaker[Session], report_id: uuid.UUID, work_dir: Path) -> None:
+        self._digest: concurrent.futures.Future[str] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._link, args=(sessions, report_id, work_dir), daemon=True,
+                                        name=f"snapshot-{work_dir.name}")
+        self._thread.start()
+
+    def _link(self, sessions: sessionmaker[Session], report_id: uuid.UUID, work_dir: Path) -> None:
+        try:
+            with sessions() as session:
+                self._digest.set_result(_link_snapshot(session, report_id, work_dir))
+        except BaseException as exc:
+            self._digest.set_exception(exc)
+
+    def wait(self) -> str:
+        """The snapshot's sha256 once it is in the folder; raises what linking it raised."""
+        return self._digest.result()
+
+    def join(self) -> None:
+        """Wait for the thread, whatever it did (before its folder is removed)."""
+        self._thread.join()
 
 
 # The report's snapshot, written once per worker into the report's folder (`work/<report>/`) and hard-linked into
@@ -336,21 +371,27 @@ def execute_component(
     work_dir = report_dir / name
     shutil.rmtree(work_dir, ignore_errors=True)  # leftovers of an attempt on a worker that died
     work_dir.mkdir(parents=True)
+    snapshot: _SnapshotLink | None = None
     try:
         with sessions() as session:
-            inputs = _write_inputs(session, _load_report(session, report_id), spec, work_dir)
+            inputs = _upstream_inputs(session, _load_report(session, report_id), spec, work_dir)
             responses = report_store.snapshot_response_count(session, report_id=report_id) or 0
+        snapshot = _SnapshotLink(sessions, report_id, work_dir)
         # Waits (still pending) while the kernels running here and this one would not fit the memory budget.
         with admission.for_budget(settings.worker_memory_budget_mb).admit(spec.memory_estimate_mb(responses)):
-            _run_component(sessions, settings, report_id, spec, notebook_path, work_dir, inputs, on_progress)
+            _run_component(sessions, settings, report_id, spec, notebook_path, work_dir, inputs, snapshot,
+                           on_progress)
     finally:
+        if snapshot is not None:
+            snapshot.join()
         shutil.rmtree(work_dir, ignore_errors=True)
         _forget_lock(report_id, report_dir)  # the snapshot stays for the report's other components
 
 
 def _run_component(
     sessions: sessionmaker[Session], settings: Settings, report_id: uuid.UUID, spec: ComponentSpec,
-    notebook_path: Path, work_dir: Path, inputs: _Inputs, on_progress: ProgressCallback | None,
+    notebook_path: Path, work_dir: Path, inputs: _Inputs, snapshot: _SnapshotLink,
+    on_progress: ProgressCallback | None,
 ) -> None:
     name = spec.name
     source = nbformat.read(str(notebook_path), as_version=4)
@@ -371,8 +412,9 @@ def _run_component(
         notebook_path, work_dir / "executed.ipynb", inputs.parameters,
         kernel_name=settings.kernel_name, cwd=work_dir, cell_timeout=settings.cell_timeout_seconds,
         on_cell=progress, env=kernel_environment(settings, spec, report_id, name),
-        memory_limit_mb=settings.kernel_memory_limit_mb,
+        memory_limit_mb=settings.kernel_memory_limit_mb, before_cells=snapshot.wait,
     )
+    inputs = dataclasses.replace(inputs, snapshot_sha256=snapshot.wait())  # linked: the cells ran after it
     result, error = _result_or_error(run, spec, previous_error)
     with transaction(sessions) as session:
         report_store.finish_component(
