@@ -123,7 +123,8 @@ def test_a_component_run_asks_for_its_estimate_of_the_snapshot(monkeypatch: pyte
             return super().admit(estimate_mb)
 
     monkeypatch.setattr(admission, "for_budget", lambda budget: Recording(budget))
-    monkeypatch.setattr(steps, "_write_inputs", lambda *a: None)
+    monkeypatch.setattr(steps, "_upstream_inputs", lambda *a: None)
+    monkeypatch.setattr(steps, "_SnapshotLink", lambda *a: type("Linked", (), {"join": lambda self: None})())
     monkeypatch.setattr(steps, "_load_report", lambda *a: None)
     monkeypatch.setattr(steps.report_store, "snapshot_response_count", lambda session, report_id: 50_000)
     ran: list[str] = []
