@@ -233,3 +233,28 @@ def test_the_second_net_drops_link_targets_a_template_might_add() -> None:
     soup = BeautifulSoup(html, "html.parser")
     assert [a.get("href") for a in soup.find_all(["a", "area"])] == ["#top", None, None]
     assert soup.get_text() == "upout"
+
+
+def test_the_reader_exporter_is_nbconverts_html_exporter_without_its_own_parse() -> None:
+    """`_ReaderExporter` replays HTMLExporter.from_notebook_node up to the BeautifulSoup pass nbconvert makes over
+    its result; that pass (alt texts for images, tab stops for JupyterLab cells) is what `render_component_html`
+    does in its own parse. If a new nbconvert changes its exporter, this says so."""
+    import pandas as pd
+    from nbconvert import HTMLExporter
+
+    from workbench.rendering.html import EXPORTER_SETTINGS, _ReaderExporter
+
+    frame = pd.DataFrame({"answer": ["fine", "<b>bold</b>"], "score": [1, 2]})
+    nb = _notebook(
+        new_markdown_cell("# Title\n\nSome *text* and a [link](#x)."),
+        new_code_cell("frame", outputs=[_frame_output(frame)]),
+        new_code_cell("plot()", outputs=[_display({"image/png": PNG, "text/plain": "<Figure>"})]),
+        new_code_cell("print(1)", outputs=[new_output("stream", name="stdout", text="1\n")]),
+    )
+    settings = {"template_name": "basic", "optimistic_validation": True, **EXPORTER_SETTINGS}
+    ours, _ = _ReaderExporter(**settings).from_notebook_node(nb)
+    theirs, _ = HTMLExporter(**settings).from_notebook_node(nb)
+    soup = BeautifulSoup(ours, "html.parser")
+    for image in soup.find_all("img", alt=False):
+        image["alt"] = MISSING_ALT
+    assert str(soup) == theirs and MISSING_ALT in theirs
