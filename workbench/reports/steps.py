@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from workbench.surveys.schema import ResponseRecord, Snapshot
 log = logging.getLogger(__name__)
 EMBEDDING_CACHE_ENV = "WORKBENCH_EMBEDDING_CACHE"  # read by workbench.text.embeddings inside the kernel
 ProgressCallback = Callable[[int, int], None]
+PROGRESS_INTERVAL = 0.5  # seconds between two progress writes of one component (the last cell's is never held)
 
 
 class ReportNotFound(LookupError):
@@ -402,18 +404,16 @@ def _run_component(
         previous_error = previous.error if previous is not None else None
         report_store.start_component(session, report_id=report_id, name=name, cells_total=cells_total)
 
-    def progress(done: int, total: int) -> None:
-        with transaction(sessions) as session:
-            report_store.set_component_progress(session, report_id=report_id, name=name, cells_done=done)
-        if on_progress:
-            on_progress(done, total)
-
-    run = run_notebook(
-        notebook_path, work_dir / "executed.ipynb", inputs.parameters,
-        kernel_name=settings.kernel_name, cwd=work_dir, cell_timeout=settings.cell_timeout_seconds,
-        on_cell=progress, env=kernel_environment(settings, spec, report_id, name),
-        memory_limit_mb=settings.kernel_memory_limit_mb, before_cells=snapshot.wait,
-    )
+    progress = _ProgressRows(sessions, report_id, name, on_progress)
+    try:
+        run = run_notebook(
+            notebook_path, work_dir / "executed.ipynb", inputs.parameters,
+            kernel_name=settings.kernel_name, cwd=work_dir, cell_timeout=settings.cell_timeout_seconds,
+            on_cell=progress.cell_done, env=kernel_environment(settings, spec, report_id, name),
+            memory_limit_mb=settings.kernel_memory_limit_mb, before_cells=snapshot.wait,
+        )
+    finally:
+        progress.close()  # nothing written after this: the outcome below sets the final count
     inputs = dataclasses.replace(inputs, snapshot_sha256=snapshot.wait())  # linked: the cells ran after it
     result, error = _result_or_error(run, spec, previous_error)
     with transaction(sessions) as session:
@@ -427,6 +427,62 @@ def _run_component(
         )
     if error is not None:
         raise error
+
+
+class _ProgressRows:
+    """A component's cells done, written to its row at most every `PROGRESS_INTERVAL`: a count that comes sooner
+    waits for a timer, which writes the latest one (so a long cell after quick ones shows them all done). A
+    notebook of many quick cells made one write transaction per cell, each waiting for the database's write lock
+    beside the other components'. The first count and the last cell's are written at once."""
+
+    def __init__(self, sessions: sessionmaker[Session], report_id: uuid.UUID, name: str,
+                 on_progress: ProgressCallback | None) -> None:
+        self._sessions, self._report_id, self._name, self._on_progress = sessions, report_id, name, on_progress
+        self._lock = threading.Lock()  # writes in order, and none after `close`
+        self._written_at = float("-inf")
+        self._pending: int | None = None
+        self._timer: threading.Timer | None = None
+        self._closed = False
+
+    def cell_done(self, done: int, total: int) -> None:
+        if self._on_progress:
+            self._on_progress(done, total)
+        with self._lock:
+            if self._closed:
+                return
+            wait = self._written_at + PROGRESS_INTERVAL - time.monotonic()
+            if wait > 0 and done < total:
+                self._pending = done
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self._flush)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            self._pending = None
+            self._write(done)
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._closed or self._pending is None:
+                return
+            done, self._pending = self._pending, None
+            try:
+                self._write(done)
+            except Exception:  # advisory: the component's outcome writes the final count (or fails and retries)
+                log.warning("progress of %s for report %s not written", self._name, self._report_id, exc_info=True)
+
+    def _write(self, done: int) -> None:
+        with transaction(self._sessions) as session:
+            report_store.set_component_progress(session, report_id=self._report_id, name=self._name,
+                                                cells_done=done)
+        self._written_at = time.monotonic()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
 
 
 def _provenance(
