@@ -138,23 +138,19 @@ class _Client(PapermillNotebookClient):
             raise
         kc.allow_stdin = False
         await run_hook(self.on_notebook_start, notebook=self.nb)
-        if self.kernel_setup:
-            try:
+        try:
+            if self.kernel_setup:
                 msg_id = kc.execute(self.kernel_setup, silent=True, store_history=False, allow_stdin=False)
                 reply = await self.async_wait_for_reply(msg_id)
                 if reply is None or reply["content"]["status"] != "ok":
                     content = reply["content"] if reply is not None else {}
                     raise RuntimeError(f"preparing the pool kernel failed: {content.get('ename', 'no reply')}: "
                                        f"{content.get('evalue', '')}")
-            except BaseException:
-                await self._async_cleanup_kernel()
-                raise
-        if self.before_cells is not None:
-            try:
+            if self.before_cells is not None:
                 await asyncio.to_thread(self.before_cells)
-            except BaseException:
-                await self._async_cleanup_kernel()
-                raise
+        except BaseException:
+            await self._async_cleanup_kernel()
+            raise
         return kc
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)  # papermill calls the synchronous one

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.sessions import NoDatabase
 from workbench.components import components
 from workbench.reports import admission, steps
 from workbench.reports.admission import MemoryAdmission
@@ -131,17 +132,7 @@ def test_a_component_run_asks_for_its_estimate_of_the_snapshot(monkeypatch: pyte
     monkeypatch.setattr(steps, "_run_component", lambda sessions, settings, report_id, spec, *a: ran.append(
         spec.name))
 
-    class Sessions:
-        def __call__(self) -> Any:
-            return self
-
-        def __enter__(self) -> Any:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
     settings = type("S", (), {"notebooks_dir": tmp_path, "data_dir": tmp_path, "worker_memory_budget_mb": 1234})()
-    steps.execute_component(Sessions(), settings, uuid.uuid4(), "themes")  # type: ignore[arg-type]
+    steps.execute_component(NoDatabase(), settings, uuid.uuid4(), "themes")  # type: ignore[arg-type]
     assert ran == ["themes"]
     assert asked == [(1234, components.get("themes").memory_estimate_mb(50_000))]

@@ -3,30 +3,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from typing import Any
 
 import pytest
 
+from tests.fakes.sessions import NoDatabase
 from workbench.reports import steps
-
-
-class _Sessions:
-    """What `transaction` needs of a session factory."""
-
-    def __call__(self) -> _Sessions:
-        return self
-
-    def __enter__(self) -> _Sessions:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def begin(self) -> contextlib.nullcontext[None]:
-        return contextlib.nullcontext()
 
 
 @pytest.fixture
@@ -47,7 +31,7 @@ def wait_until(condition: Any, timeout: float = 5) -> None:
 
 def test_quick_cells_are_written_together_and_the_last_count_at_once(written: list[int]) -> None:
     heard: list[tuple[int, int]] = []
-    rows = steps._ProgressRows(_Sessions(), uuid.uuid4(), "themes", lambda d, t: heard.append((d, t)))  # type: ignore[arg-type]
+    rows = steps._ProgressRows(NoDatabase(), uuid.uuid4(), "themes", lambda d, t: heard.append((d, t)))  # type: ignore[arg-type]
     rows.cell_done(0, 6)
     rows.cell_done(1, 6)
     rows.cell_done(2, 6)
@@ -62,7 +46,7 @@ def test_quick_cells_are_written_together_and_the_last_count_at_once(written: li
 
 
 def test_nothing_is_written_after_close(written: list[int]) -> None:
-    rows = steps._ProgressRows(_Sessions(), uuid.uuid4(), "themes", None)  # type: ignore[arg-type]
+    rows = steps._ProgressRows(NoDatabase(), uuid.uuid4(), "themes", None)  # type: ignore[arg-type]
     rows.cell_done(0, 6)
     rows.cell_done(4, 6)  # held for the timer
     rows.close()  # the run ended: its outcome writes the final count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import os
@@ -50,6 +51,12 @@ QUESTIONS: list[dict[str, Any]] = [
 ]
 
 HOSTILE_TEXT = 'x</script><script>alert("x")</script>\n\t"quoted" \\ back\u2028slash \x00 NUL 👍🏽 Ünïcödé'
+
+
+def write_inputs(session: Any, report: Any, spec: Any, work_dir: Path) -> Any:
+    """What a component run writes before its first cell: the upstream results, then the linked snapshot."""
+    inputs = steps._upstream_inputs(session, report, spec, work_dir)
+    return dataclasses.replace(inputs, snapshot_sha256=steps._link_snapshot(session, report.id, work_dir))
 
 
 def _write(tmp_path: Path, data: dict[str, Any], name: str = "snapshot") -> tuple[Path, bytes]:
@@ -248,8 +255,8 @@ def test_write_inputs_writes_the_parquet_beside_the_json(tmp_path: Path, monkeyp
     sibling, work_dir = tmp_path / "segments", tmp_path / "sentiment"
     sibling.mkdir()
     work_dir.mkdir()
-    steps._write_inputs(None, report, components.get("segments"), sibling)  # type: ignore[arg-type]
-    inputs = steps._write_inputs(None, report, components.get("sentiment"), work_dir)  # type: ignore[arg-type]
+    write_inputs(None, report, components.get("segments"), sibling)
+    inputs = write_inputs(None, report, components.get("sentiment"), work_dir)
     json_bytes = (work_dir / "snapshot.json").read_bytes()
     # the provenance hash stays the JSON's
     assert inputs.snapshot_sha256 == hashlib.sha256(json_bytes).hexdigest()
@@ -271,7 +278,7 @@ def test_write_inputs_survives_a_failing_parquet_writer(tmp_path: Path, monkeypa
     report = SimpleNamespace(id=uuid.uuid4(), parameters={})
     work_dir = tmp_path / "sentiment"
     work_dir.mkdir()
-    inputs = steps._write_inputs(None, report, components.get("sentiment"), work_dir)  # type: ignore[arg-type]
+    inputs = write_inputs(None, report, components.get("sentiment"), work_dir)
     assert not (work_dir / "snapshot.parquet").exists() and not (tmp_path / "snapshot.parquet").exists()
     assert load_snapshot(inputs.parameters[SNAPSHOT_PARAMETER]) == snapshot
 
@@ -342,7 +349,7 @@ def test_components_running_side_by_side_load_the_snapshot_once(tmp_path: Path,
 
     def run(name: str, work_dir: Path) -> None:
         work_dir.mkdir(parents=True)  # as run_component makes it
-        found[name] = steps._write_inputs(None, report, components.get(name), work_dir)  # type: ignore[arg-type]
+        found[name] = write_inputs(None, report, components.get(name), work_dir)
 
     threads = [threading.Thread(target=run, args=(n, d)) for n, d in zip(names, dirs, strict=True)]
     for t in threads:

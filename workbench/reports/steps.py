@@ -149,12 +149,6 @@ class _Inputs:
     upstream_sha256: dict[str, str]
 
 
-def _write_inputs(session: Session, report: Report, spec: ComponentSpec, work_dir: Path) -> _Inputs:
-    """Write the snapshot and the upstream results into `work_dir`; the notebook's parameters point at them."""
-    snapshot_sha256 = _link_snapshot(session, report.id, work_dir)
-    return dataclasses.replace(_upstream_inputs(session, report, spec, work_dir), snapshot_sha256=snapshot_sha256)
-
-
 def _upstream_inputs(session: Session, report: Report, spec: ComponentSpec, work_dir: Path) -> _Inputs:
     """Write the upstream results into `work_dir`; the notebook's parameters point at them and at the snapshot's
     place there (`snapshot_sha256` is left empty: `_link_snapshot` puts the snapshot there)."""
