@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRouter
@@ -51,13 +52,21 @@ ROUTERS: list[APIRouter] = [health.router, surveys.router, imports.router, repor
                             webhooks.router, webhooks.receiver, access.router, access.pages, pages.router, ui.router,
                             batches.router, schedules.router, schedules.pages]
 
+BACKGROUND_CONNECTIONS = 4
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.effective_database_url)
+        # Each blocking handler holds a session: with more threads than pooled connections the extra ones only
+        # opened and closed connections of their own, and 40 threads (anyio's default) contending for one GIL
+        # on a small machine stretched the tail latency of every read. The pool also holds one each for the
+        # threads outside the handlers' limit (the audit writer, key lookups, progress pollers, imports).
+        engine = make_engine(settings.effective_database_url,
+                             pool_size=settings.database_pool_size + BACKGROUND_CONNECTIONS)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.database_pool_size
         app.state.settings = settings
         app.state.sessions = make_sessionmaker(engine)
         app.state.temporal = TemporalGateway(settings)

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default SQLite in data_dir. PostgreSQL: postgresql+psycopg://..."
     )
+    database_pool_size: int = Field(
+        20, ge=1, le=500, description="Database connections each API or worker process keeps open; the API also "
+                                      "runs at most this many blocking handlers at once")
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"

@@ -109,7 +109,8 @@ async def run_worker(settings: Settings, queues: list[Queue] | None = None) -> N
         loop.add_signal_handler(sig, stop.set)
     threads = sum(concurrency(settings, q) for q in queues) + 1
     with ThreadPoolExecutor(max_workers=threads) as executor, kernel_pool.serving(settings, Queue.NOTEBOOKS in queues):
-        sessions = make_sessionmaker(make_engine(settings.effective_database_url))
+        sessions = make_sessionmaker(make_engine(settings.effective_database_url,
+                                                 pool_size=max(settings.database_pool_size, threads)))
         group = build_worker(client, settings, executor, sessions, queues)
         log.info("worker polling %s on %s", ", ".join(w.task_queue for w in group.workers),
                  settings.temporal_address)

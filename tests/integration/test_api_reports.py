@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.main import create_app
+from api.main import BACKGROUND_CONNECTIONS, create_app
 from api.schemas import ReportPublic
 from tests.conftest import AUTH
 from tests.integration.api_support import (
@@ -367,3 +367,33 @@ def test_report_page_carries_an_etag_per_viewer_and_version(client: TestClient, 
     complete(db, report_id, {"response_count": 3}, nbformat.writes(nbformat.v4.new_notebook()))
     moved = client.get(f"/reports/{report_id}", headers={"If-None-Match": tag})
     assert moved.status_code == 200 and moved.headers["etag"] != tag
+
+
+def test_concurrent_readers_share_the_pooled_connections(offline_settings: Settings, db: sessionmaker[Session]) -> None:
+    """Many readers at once use the connections the API keeps (`database_pool_size`), not one opened and closed
+    per request beyond SQLAlchemy's default five; and no more blocking handlers run at once than it keeps."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import anyio.to_thread
+    from sqlalchemy import event
+
+    settings = offline_settings.model_copy(update={"database_pool_size": 8})
+    with TestClient(create_app(settings), headers=AUTH) as client:
+        report_id = queued_report(db, survey_with_responses(client))
+        complete(db, report_id, {"response_count": 2}, nbformat.writes(nbformat.v4.new_notebook()))
+        engine = client.app.state.sessions.kw["bind"]  # type: ignore[attr-defined]
+        opened: list[object] = []
+        event.listen(engine, "connect", lambda *_: opened.append(None))
+        tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)  # type: ignore[union-attr]
+        assert tokens == 8
+
+        def read(i: int) -> int:
+            path = f"/api/v1/reports/{report_id}" + ("/status" if i % 2 else "")
+            return client.get(path).status_code
+
+        for _ in range(2):  # the first round may open the pool's connections; the second must reuse them
+            before = len(opened)
+            with ThreadPoolExecutor(16) as readers:
+                assert set(readers.map(read, range(200))) == {200}
+        assert len(opened) - before == 0, f"{len(opened) - before} connections opened in the second round"
+        assert len(opened) <= 8 + BACKGROUND_CONNECTIONS

@@ -9,8 +9,14 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, **kwargs: object) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys, since API and workers share it."""
+def make_engine(url: str, *, pool_size: int | None = None, **kwargs: object) -> Engine:
+    """Create an engine; SQLite gets WAL, a busy timeout and foreign keys, since API and workers share it.
+
+    `pool_size`: connections kept open, for a process whose threads use many at once (the API, a worker). A
+    connection beyond the pool is opened for one checkout and closed after it: with 50 clients reading at once the API
+    opened a new SQLite connection (its pragmas, the schema read again) for about one read in ten."""
+    if pool_size is not None:
+        kwargs["pool_size"] = pool_size
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
