@@ -10,14 +10,12 @@ One API process per database is assumed: a second process starting would resume 
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -27,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import database_message, database_unavailable
+from workbench import collector
 from workbench.storage import imports as job_store
 from workbench.storage import surveys as survey_store
 from workbench.storage.db import transaction
@@ -39,34 +38,6 @@ from workbench.surveys.validation import ImportIssue, ImportValidationError
 log = logging.getLogger(__name__)
 
 MAX_RETRY_SECONDS = 30
-
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = False
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while an import holds its records (reference counting still frees memory).
-
-    An import allocates a million objects; each full collection then walks them all holding the GIL, which froze
-    the whole API (event loop included) for up to 0.7 s at a time during a 40,000-row import. Process-wide, so
-    it is counted: collection resumes when the last import running ends.
-    """
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 class ImportStopped(Exception):
@@ -99,7 +70,7 @@ def store_import(
     definition = survey_store.survey_definition(survey)
     existing = survey_store.existing_respondents(session, survey_id=survey_id)
     session.rollback()  # no transaction stays open while parsing (PostgreSQL would hold a snapshot)
-    with gc_paused():
+    with collector.paused():
         records = parse_responses(definition, data, fmt=fmt, existing=existing, mapping=mapping)
         if not proceed():
             raise ImportStopped
@@ -140,7 +111,7 @@ def store_survey_import(
     Raises:
         ImportValidationError: The responses were rejected; nothing was written.
     """
-    with gc_paused():
+    with collector.paused():
         records = parse_responses(definition, data, fmt=fmt, mapping=mapping)
         try:
             with session.begin():

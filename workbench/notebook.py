@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pydantic_core
 
+from workbench import collector
 from workbench.analysis.columns import answers_column, record_column
 from workbench.results import emit_result
 from workbench.surveys.columnar import ABSENT, EXTRA_COLUMN, ORDER_COLUMN, RECORD_COLUMNS, ResponseColumns
@@ -88,7 +89,7 @@ def load_snapshot(path: str | Path, questions: Questions | None = None) -> Snaps
     sibling = parquet_sibling(path)
     if sibling.is_file() and parquet_json_sha256(sibling) == _sha256(path):  # not one left from other data
         return read_snapshot_parquet(sibling, questions)
-    with _gc_paused(), _kept_out_of_collections(path.stat().st_size >= LARGE_JSON_BYTES):
+    with collector.paused(), _kept_out_of_collections(path.stat().st_size >= LARGE_JSON_BYTES):
         snapshot = Snapshot.model_validate_json(path.read_bytes())
         if questions is not None:
             wanted = needed_questions(snapshot.survey, questions)
@@ -130,18 +131,6 @@ def _kept_out_of_collections(large: bool) -> Iterator[None]:
     yield
     if large:
         gc.freeze()
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Build many small objects without the cyclic collector running over them again and again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def load_result(path: str | Path) -> dict[str, Any]:
@@ -199,59 +188,119 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _encode(values: list[Any]) -> tuple[str, pa.Array]:
-    """One question's answers (ABSENT where unanswered) as a typed column where the JSON types allow it."""
+class _Kinds:
+    """What the answers to one question seen so far are, to choose its column's encoding (`_ENCODE`)."""
+
+    __slots__ = ("types", "low", "high", "all_texts")
+
+    def __init__(self) -> None:
+        self.types: set[type] = set()
+        self.low, self.high = 0, 0  # of the ints seen (0 is in range either way)
+        self.all_texts = True  # every list holds only strings
+
+    def see(self, values: list[Any]) -> None:
+        present = [v for v in values if v is not ABSENT]
+        if not present:
+            return
+        types = {type(v) for v in present}
+        if int in types:
+            ints = [v for v in present if type(v) is int]
+            self.low, self.high = min(self.low, *ints), max(self.high, *ints)
+        if list in types and self.all_texts:
+            self.all_texts = all(type(x) is str for v in present if type(v) is list for x in v)
+        self.types |= types
+
+    @property
+    def encoding(self) -> str:
+        if self.types <= {str}:
+            return "string"
+        if self.types == {int} and INT64_RANGE[0] <= self.low and self.high <= INT64_RANGE[1]:
+            return "int64"
+        if self.types == {float}:
+            return "float64"
+        if self.types == {list} and self.all_texts:
+            return "strings"
+        return "json"
+
+
+def _encode(encoding: str, values: list[Any]) -> pa.Array:
+    """One question's answers (ABSENT where unanswered) as a column of `encoding` (what `_Kinds` chose)."""
     import pyarrow as pa
 
-    present = [v for v in values if v is not ABSENT]
-    types = {type(v) for v in present}
+    if encoding == "json":
+        return pa.array([None if v is ABSENT else _json_text(v) for v in values], pa.large_string())
     cells = [None if v is ABSENT else v for v in values]
-    if types <= {str}:
-        return "string", pa.array(cells, pa.large_string())
-    if types == {int} and INT64_RANGE[0] <= min(present) and max(present) <= INT64_RANGE[1]:
-        return "int64", pa.array(cells, pa.int64())
-    if types == {float}:
-        return "float64", pa.array(cells, pa.float64())
-    if types == {list} and all(type(x) is str for v in present for x in v):
-        return "strings", pa.array(cells, pa.list_(pa.large_string()))
-    return "json", pa.array([None if v is ABSENT else _json_text(v) for v in values], pa.large_string())
+    return pa.array(cells, {"string": pa.large_string(), "int64": pa.int64(), "float64": pa.float64(),
+                            "strings": pa.list_(pa.large_string())}[encoding])
 
 
-def snapshot_table(json_bytes: bytes) -> pa.Table:
-    """The Parquet table of a snapshot JSON document (as `Snapshot.model_dump_json` writes it)."""
+def _response_slices(json_bytes: bytes, spans: Iterable[tuple[int, int]] | None) -> Callable[[], Iterator[list[Any]]]:
+    """A function giving the document's responses a slice at a time (parsed afresh on each call): by `spans`
+    (`SnapshotJson.spans`), or all at once without them."""
+    if spans is None:
+        return lambda: iter([pydantic_core.from_json(json_bytes)["responses"]])
+    ranges = list(spans)
+    return lambda: (pydantic_core.from_json(b"[" + json_bytes[start:end] + b"]") for start, end in ranges)
+
+
+def snapshot_table(json_bytes: bytes, spans: Iterable[tuple[int, int]] | None = None) -> pa.Table:
+    """The Parquet table of a snapshot JSON document (as `Snapshot.model_dump_json` writes it).
+
+    With `spans` (where each slice of responses lies in the document, `SnapshotJson.spans`), the responses are
+    parsed a slice at a time, twice (the first pass chooses each question's encoding, the second builds the
+    columns), instead of all at once: parsed whole, a survey of 200,000 answers took several times the
+    document's size as Python objects. The table is the same either way."""
     import pyarrow as pa
 
-    data = pydantic_core.from_json(json_bytes)  # the parser `model_validate_json` uses: the same answers
-    survey, responses = data["survey"], data["responses"]
+    spans = None if spans is None else list(spans)
+    if spans:  # the document up to its first response, closed: the survey (parsed alone, it is small)
+        survey = pydantic_core.from_json(json_bytes[:spans[0][0]] + b"]}")["survey"]
+    else:
+        survey, spans = pydantic_core.from_json(json_bytes)["survey"], None
     keys = [q["key"] for q in survey["questions"]]
     known = set(keys)
-    columns: dict[str, pa.Array] = {
-        name: pa.array([r.get(name) for r in responses], pa.large_string()) for name in RECORD_COLUMNS
-    }
-    answers = [r.get("answers") or {} for r in responses]
+    slices = _response_slices(json_bytes, spans)
+    kinds = {key: _Kinds() for key in keys}
+    rows = 0
+    for responses in slices():
+        rows += len(responses)
+        answers = [r.get("answers") or {} for r in responses]
+        for key in keys:
+            kinds[key].see([row.get(key, ABSENT) for row in answers])
+        del responses, answers
+    encodings = {key: kinds[key].encoding for key in keys}
+
+    chunks: dict[str, list[pa.Array]] = {name: [] for name in [*RECORD_COLUMNS, *map(_answer_column, keys)]}
     # Per distinct key sequence (few: one per answering pattern): is it in question order, and its extra keys.
     shapes: dict[tuple[str, ...], tuple[str | None, tuple[str, ...]]] = {}
     orders: list[str | None] = []
     extras: list[str | None] = []
-    for row in answers:
-        sequence = tuple(row)
-        shape = shapes.get(sequence)
-        if shape is None:
-            extra = tuple(k for k in sequence if k not in known)
-            canonical = tuple(k for k in keys if k in row) + extra
-            shape = shapes[sequence] = (None if canonical == sequence else _json_text(list(sequence)), extra)
-        orders.append(shape[0])
-        extras.append(_json_text({k: row[k] for k in shape[1]}) if shape[1] else None)
-    encodings: dict[str, str] = {}
-    for key in keys:
-        encodings[key], columns[_answer_column(key)] = _encode([row.get(key, ABSENT) for row in answers])
+    for responses in slices():
+        for name in RECORD_COLUMNS:
+            chunks[name].append(pa.array([r.get(name) for r in responses], pa.large_string()))
+        answers = [r.get("answers") or {} for r in responses]
+        del responses
+        for row in answers:
+            sequence = tuple(row)
+            shape = shapes.get(sequence)
+            if shape is None:
+                extra = tuple(k for k in sequence if k not in known)
+                canonical = tuple(k for k in keys if k in row) + extra
+                shape = shapes[sequence] = (None if canonical == sequence else _json_text(list(sequence)), extra)
+            orders.append(shape[0])
+            extras.append(_json_text({k: row[k] for k in shape[1]}) if shape[1] else None)
+        for key in keys:
+            chunks[_answer_column(key)].append(_encode(encodings[key], [row.get(key, ABSENT) for row in answers]))
+        del answers
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {
+        name: pieces[0] if len(pieces) == 1 else pa.chunked_array(pieces) for name, pieces in chunks.items()}
     if any(e is not None for e in extras):
         columns[EXTRA_COLUMN] = pa.array(extras, pa.large_string())
     if any(o is not None for o in orders):
         columns[ORDER_COLUMN] = pa.array(orders, pa.large_string()).dictionary_encode()
     meta = {
         "format": SNAPSHOT_FORMAT,
-        "rows": len(responses),
+        "rows": rows,
         "json_sha256": hashlib.sha256(json_bytes).hexdigest(),
         "questions": [{"key": k, "column": _answer_column(k), "encoding": encodings[k]} for k in keys],
         "extra_answers": EXTRA_COLUMN in columns,
@@ -262,12 +311,14 @@ def snapshot_table(json_bytes: bytes) -> pa.Table:
     return pa.Table.from_arrays(list(columns.values()), schema=schema)
 
 
-def write_snapshot_parquet(json_bytes: bytes, path: str | Path, reuse: Iterable[str | Path] = ()) -> Path:
+def write_snapshot_parquet(json_bytes: bytes, path: str | Path, reuse: Iterable[str | Path] = (),
+                           spans: Iterable[tuple[int, int]] | None = None) -> Path:
     """Write the Parquet form of a snapshot JSON document to `path` (atomically: a reader never sees half of it).
 
     `json_bytes` must be what `Snapshot.model_dump_json` wrote for a validated snapshot (the report's
     `snapshot.json`): the Parquet form is read back without validating the responses again. A file of `reuse`
     written from the same JSON (its recorded sha256 matches) is hard-linked instead, when the file system allows.
+    `spans`: as for `snapshot_table`.
     """
     import pyarrow.parquet as pq
 
@@ -283,8 +334,8 @@ def write_snapshot_parquet(json_bytes: bytes, path: str | Path, reuse: Iterable[
                     continue  # removed meanwhile, or another file system
                 os.replace(partial, path)
                 return path
-        with _gc_paused():
-            table = snapshot_table(json_bytes)
+        with collector.paused():
+            table = snapshot_table(json_bytes, spans)
         pq.write_table(table, partial, compression="zstd")
         os.replace(partial, path)
     finally:
@@ -323,7 +374,7 @@ def read_snapshot_parquet(path: str | Path, questions: Questions | None = None) 
     # table's size in the allocator's arenas for the rest of the kernel's life.
     table = file.read(columns=columns, use_threads=False)
     pa.default_memory_pool().release_unused()
-    with _gc_paused(), _kept_out_of_collections(table.num_rows >= LARGE_ROWS):
+    with collector.paused(), _kept_out_of_collections(table.num_rows >= LARGE_ROWS):
         responses = ResponseColumns(table, stored, wanted)
     snapshot = Snapshot.__new__(Snapshot)
     object.__setattr__(snapshot, "__dict__", {"survey": survey, "responses": responses})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -549,14 +550,21 @@ def test_the_snapshot_document_is_the_snapshots_json(sessions: sessionmaker[Sess
         survey = session.get(Survey, survey_id)
         assert survey is not None
         whole = survey_store.build_snapshot(session, survey=survey)
-        document, count = survey_store.snapshot_document(session, survey=survey)
+        document, count, spans = survey_store.snapshot_document(session, survey=survey)
         assert (document, count) == (whole.model_dump_json().encode(), 5)
+        # Each slice's responses lie where their span says, in order: parsed one slice at a time, they are all.
+        assert len(spans) == (3 if rows_at_once == 2 else 1)
+        by_slice = [r for start, end in spans for r in json.loads(b"[" + document[start:end] + b"]")]
+        assert by_slice == json.loads(document)["responses"]
         keep = pipeline.segment_keep({"question": "plan", "value": "Pro"})
-        document, count = survey_store.snapshot_document(session, survey=survey, keep=keep)
+        document, count, spans = survey_store.snapshot_document(session, survey=survey, keep=keep)
         expected = pipeline.segment_snapshot(whole, {"question": "plan", "value": "Pro"})
         assert (document, count) == (expected.model_dump_json().encode(), 3)
-        document, count = survey_store.snapshot_document(session, survey=survey, keep=lambda record: False)
+        assert [r for start, end in spans for r in json.loads(b"[" + document[start:end] + b"]")] \
+            == json.loads(document)["responses"]
+        document, count, spans = survey_store.snapshot_document(session, survey=survey, keep=lambda record: False)
         assert (document, count) == (whole.model_copy(update={"responses": []}).model_dump_json().encode(), 0)
+        assert spans == ()
         assert pipeline.segment_keep(None) is None and pipeline.segment_keep({}) is None
 
 
@@ -587,7 +595,9 @@ def test_the_stored_snapshot_is_read_back_as_its_json(sessions: sessionmaker[Ses
     report_id = new_report(sessions, new_survey(sessions, records))
     assert pipeline.prepare_report(sessions, report_id) == 5
     with sessions() as session:
-        document = report_store.load_snapshot_document(session, report_id=report_id)
+        loaded = report_store.load_snapshot_document(session, report_id=report_id)
         snapshot = report_store.load_snapshot(session, report_id=report_id)
-        assert snapshot is not None and document == snapshot.model_dump_json().encode()
+        assert snapshot is not None and loaded is not None
+        assert loaded.data == snapshot.model_dump_json().encode() and loaded.response_count == 5
+        assert len(loaded.spans) == (3 if rows_at_once == 2 else 1)
         assert report_store.load_snapshot_document(session, report_id=uuid.uuid4()) is None

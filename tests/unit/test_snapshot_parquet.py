@@ -31,6 +31,7 @@ from workbench.notebook import (
     write_snapshot_parquet,
 )
 from workbench.reports import steps
+from workbench.storage import surveys as survey_store
 from workbench.surveys import columnar as columnar_module
 from workbench.surveys.columnar import ResponseColumns
 from workbench.surveys.schema import Snapshot
@@ -57,6 +58,13 @@ def write_inputs(session: Any, report: Any, spec: Any, work_dir: Path) -> Any:
     """What a component run writes before its first cell: the upstream results, then the linked snapshot."""
     inputs = steps._upstream_inputs(session, report, spec, work_dir)
     return dataclasses.replace(inputs, snapshot_sha256=steps._link_snapshot(session, report.id, work_dir))
+
+
+def _document(snapshot: Snapshot, rows_at_once: int = 2) -> survey_store.SnapshotJson:
+    """The snapshot's JSON as a worker writes it: a slice of `rows_at_once` responses at a time."""
+    responses = snapshot.responses
+    return survey_store.snapshot_json(snapshot.survey.model_dump(mode="json"), (
+        responses[start:start + rows_at_once] for start in range(0, len(responses), rows_at_once)))
 
 
 def _write(tmp_path: Path, data: dict[str, Any], name: str = "snapshot") -> tuple[Path, bytes]:
@@ -137,6 +145,31 @@ def test_hostile_and_mixed_answers_round_trip_exactly(tmp_path: Path) -> None:
     names = pq.read_schema(path.with_suffix(".parquet")).names
     assert {"respondent_id", "started_at", "completed_at", "answers.started_at", EXTRA_COLUMN, ORDER_COLUMN} <= set(
         names)
+
+
+@pytest.mark.parametrize("rows_at_once", [1, 2, 3, 100])
+def test_written_a_slice_at_a_time_it_is_the_same_table(tmp_path: Path, rows_at_once: int) -> None:
+    """With the spans of the slices a worker wrote, the responses are parsed a slice at a time; the table is the
+    one the whole document gives, also where a question's answers change type from one slice to the next (ints,
+    then a float; ints in range, then one out of it; lists of strings, then one with a number)."""
+    data = _hostile()
+    data["responses"] += [{"respondent_id": f"t{i}", "answers": {"rating": i, "seats": i, "tools": ["x"]}}
+                          for i in range(4)]
+    data["responses"] += [{"respondent_id": "late", "answers": {"rating": 2.5, "seats": 2**64, "tools": [3]}}]
+    snapshot = Snapshot.model_validate(data)
+    document = _document(snapshot, rows_at_once)
+    assert document.data == snapshot.model_dump_json().encode()
+    assert len(document.spans) == -(-len(snapshot.responses) // rows_at_once)
+    whole, sliced = notebook.snapshot_table(document.data), notebook.snapshot_table(document.data, document.spans)
+    assert sliced.schema.equals(whole.schema, check_metadata=True)
+    assert sliced.combine_chunks().equals(whole.combine_chunks())
+    for name in ("rating", "seats", "tools"):
+        assert sliced.column(name).to_pylist() == whole.column(name).to_pylist()
+    folder = tmp_path / "sliced"
+    folder.mkdir()
+    (folder / "snapshot.json").write_bytes(document.data)
+    write_snapshot_parquet(document.data, folder / "snapshot.parquet", spans=document.spans)
+    _assert_same(load_snapshot(folder / "snapshot.json"), _json_path(folder / "snapshot.json"))
 
 
 def test_typed_columns(tmp_path: Path) -> None:
@@ -249,7 +282,7 @@ def test_an_identical_sibling_is_linked_not_written_again(tmp_path: Path, monkey
 def test_write_inputs_writes_the_parquet_beside_the_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     snapshot = Snapshot.model_validate(_hostile())
     monkeypatch.setattr(steps.report_store, "load_snapshot_document",
-                        lambda session, report_id: snapshot.model_dump_json().encode())
+                        lambda session, report_id: _document(snapshot))
     monkeypatch.setattr(steps.report_store, "component_results", lambda session, report_id, names: {})
     report = SimpleNamespace(id=uuid.uuid4(), parameters={})
     sibling, work_dir = tmp_path / "segments", tmp_path / "sentiment"
@@ -268,7 +301,7 @@ def test_write_inputs_writes_the_parquet_beside_the_json(tmp_path: Path, monkeyp
 def test_write_inputs_survives_a_failing_parquet_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     snapshot = Snapshot.model_validate(_hostile())
     monkeypatch.setattr(steps.report_store, "load_snapshot_document",
-                        lambda session, report_id: snapshot.model_dump_json().encode())
+                        lambda session, report_id: _document(snapshot))
     monkeypatch.setattr(steps.report_store, "component_results", lambda session, report_id, names: {})
 
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -335,9 +368,9 @@ def test_components_running_side_by_side_load_the_snapshot_once(tmp_path: Path,
     snapshot = Snapshot.model_validate(_hostile())
     loads = []
 
-    def load(session: Any, report_id: uuid.UUID) -> bytes:
+    def load(session: Any, report_id: uuid.UUID) -> survey_store.SnapshotJson:
         loads.append(report_id)
-        return snapshot.model_dump_json().encode()
+        return _document(snapshot)
 
     monkeypatch.setattr(steps.report_store, "load_snapshot_document", load)
     monkeypatch.setattr(steps.report_store, "component_results", lambda session, report_id, names: {})

@@ -109,10 +109,11 @@ def prepare_report(sessions: sessionmaker[Session], report_id: uuid.UUID) -> int
                                              survey_id=report.survey_id)
             if survey is None:
                 raise InvalidReport(f"survey {report.survey_id} no longer exists")
-            document, count = survey_store.snapshot_document(session, survey=survey,
-                                                             keep=segment_keep(report.segment_filter))
+            document = survey_store.snapshot_document(session, survey=survey,
+                                                      keep=segment_keep(report.segment_filter))
+            count = document.response_count
             if count:
-                report_store.save_snapshot_document(session, report_id=report_id, document=document,
+                report_store.save_snapshot_document(session, report_id=report_id, document=document.data,
                                                     response_count=count)
             del document
         if not count:
@@ -241,22 +242,23 @@ def _shared_snapshot(session: Session, report_id: uuid.UUID, report_dir: Path) -
     marker = report_dir / SHARED_SNAPSHOT_SHA
     if marker.exists() and (report_dir / "snapshot.json").exists():
         return marker.read_text().strip()
-    snapshot_bytes = report_store.load_snapshot_document(session, report_id=report_id)
-    if snapshot_bytes is None:
+    document = report_store.load_snapshot_document(session, report_id=report_id)
+    if document is None:
         raise InvalidReport(f"report {report_id} has no snapshot; prepare it first")
+    snapshot_bytes = document.data
     report_dir.mkdir(parents=True, exist_ok=True)
     _write_atomically(report_dir / "snapshot.json", snapshot_bytes)
     # Its columnar form beside it, which `load_snapshot` prefers; never a reason to fail (notebooks then read
     # the JSON).
     try:
-        write_snapshot_parquet(snapshot_bytes, report_dir / "snapshot.parquet")
+        write_snapshot_parquet(snapshot_bytes, report_dir / "snapshot.parquet", spans=document.spans)
     except Exception:
         (report_dir / "snapshot.parquet").unlink(missing_ok=True)
         log.exception("writing snapshot.parquet for report %s failed; its notebooks read the JSON", report_id)
     digest = hashlib.sha256(snapshot_bytes).hexdigest()
     _write_atomically(marker, digest.encode())
     if len(snapshot_bytes) >= LARGE_SNAPSHOT * 200:
-        del snapshot_bytes
+        del snapshot_bytes, document
         release_freed_memory()
     return digest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import Table, func, insert, select
@@ -166,9 +166,9 @@ def build_snapshot(session: Session, *, survey: Survey) -> Snapshot:
 
 def snapshot_document(
     session: Session, *, survey: Survey, keep: Callable[[ResponseRecord], bool] | None = None
-) -> tuple[bytes, int]:
+) -> SnapshotJson:
     """The snapshot of the survey (its responses `keep` accepts, all by default) as the JSON that
-    `build_snapshot(...).model_dump_json()` gives, and its number of responses.
+    `build_snapshot(...).model_dump_json()` gives.
 
     Built a slice of responses at a time: a worker preparing a report of 200,000 responses never holds them all as
     objects, only their JSON text."""
@@ -178,17 +178,33 @@ def snapshot_document(
     return snapshot_json(_snapshot_survey(survey), slices)
 
 
-def snapshot_json(survey: dict[str, Any], slices: Iterable[list[ResponseRecord]]) -> tuple[bytes, int]:
-    """`Snapshot.model_dump_json()` of `survey` and the records of `slices` (validated), and how many records:
-    written a slice at a time, so only the JSON text of the records already written is held."""
+class SnapshotJson(NamedTuple):
+    """A snapshot's JSON document (`Snapshot.model_dump_json()`), its number of responses, and where each slice
+    of responses it was written from lies in it: `data[start:end]` is that slice's items without the list's
+    brackets, so a reader can parse the responses a slice at a time instead of all at once."""
+
+    data: bytes
+    response_count: int
+    spans: tuple[tuple[int, int], ...]
+
+
+def snapshot_json(survey: dict[str, Any], slices: Iterable[list[ResponseRecord]]) -> SnapshotJson:
+    """`Snapshot.model_dump_json()` of `survey` and the records of `slices` (validated): written a slice at a time,
+    so only the JSON text of the records already written is held."""
     head = Snapshot.model_validate({"survey": survey, "responses": []}).model_dump_json().encode()
     if not head.endswith(b"[]}"):
         raise AssertionError("the snapshot's JSON no longer ends with its responses")
     pieces: list[bytes] = []
+    spans: list[tuple[int, int]] = []
     count = 0
+    offset = len(head) - 2
     for records in slices:
         if records:
-            pieces.append(RECORDS.dump_json(records)[1:-1])  # the list's items, without its brackets
+            piece = RECORDS.dump_json(records)[1:-1]  # the list's items, without its brackets
+            offset += 1 if pieces else 0  # the comma between two slices
+            pieces.append(piece)
+            spans.append((offset, offset + len(piece)))
+            offset += len(piece)
             count += len(records)
         del records  # not held while the next slice is validated
-    return b"".join([head[:-2], b",".join(pieces), b"]}"]), count
+    return SnapshotJson(b"".join([head[:-2], b",".join(pieces), b"]}"]), count, tuple(spans))
