@@ -343,6 +343,7 @@ class TreePeaks:
     samples: int = 0
     kernel_pids: set[int] = field(default_factory=set)
     by_component: dict[str, int] = field(default_factory=dict)  # a kernel's peak by its working folder's name
+    at_total: dict[str, int] = field(default_factory=dict)  # what made up `total` at its peak: "worker", kernels
 
 
 class TreeSampler:
@@ -399,6 +400,7 @@ class TreeSampler:
         except psutil.Error:
             return
         total, kernels, alive = root_rss, 0, 0
+        parts = {"worker": root_rss}
         try:
             children = self.root.children()
         except psutil.Error:
@@ -406,7 +408,8 @@ class TreeSampler:
         kernel_procs: list[psutil.Process] = []
         for child in children:
             if is_template(child, self.root):  # forked kernels: count the template apart, each fork as a kernel
-                total += _rss(child)
+                parts["kernel template"] = _rss(child)
+                total += parts["kernel template"]
                 with contextlib.suppress(psutil.Error):
                     kernel_procs.extend(child.children())
             else:
@@ -415,6 +418,8 @@ class TreeSampler:
             rss = _rss(child) + sum(_rss(p) for p in _descendants(child))
             total += rss
             label = self._kernel(child)
+            name = label or ("kernel" if label is not None else "other")
+            parts[name] = parts.get(name, 0) + rss
             if label is not None:
                 if label:
                     peaks.by_component[label] = max(peaks.by_component.get(label, 0), rss)
@@ -432,7 +437,8 @@ class TreeSampler:
             peaks.total_pss = max(peaks.total_pss, sum(_pss(p) for p in [self.root, *_descendants(self.root)]))
         peaks.root = max(peaks.root, root_rss)
         peaks.kernels = max(peaks.kernels, kernels)
-        peaks.total = max(peaks.total, total)
+        if total > peaks.total:
+            peaks.total, peaks.at_total = total, parts
         peaks.most_kernels = max(peaks.most_kernels, alive)
         peaks.samples += 1
 

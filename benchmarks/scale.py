@@ -198,6 +198,8 @@ def tables(runs: list[SizeRun]) -> tuple[str, bool]:
         out.append(f"target: the {MEMORY_TARGET_SIZE:,}-response report with worker+kernels under "
                    f"{MEMORY_TARGET_BYTES / MB:.0f} MB: {largest.peaks.total / MB:.0f} MB "  # type: ignore[union-attr]
                    f"(PSS {largest.peaks.total_pss / MB:.0f} MB) -> {'met' if ok else 'MISSED'}")  # type: ignore[union-attr]
+        out.append("  at that peak, RSS MB: " + ", ".join(  # type: ignore[union-attr]
+            f"{name} {rss / MB:.0f}" for name, rss in largest.peaks.at_total.items()))
     for r in runs:
         if r.retried:
             out.append(f"note: at {r.responses:,} a component was retried: {', '.join(r.retried)}")

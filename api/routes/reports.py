@@ -273,7 +273,7 @@ def get_pdf(report_id: uuid.UUID, sessions: SessionsDep, settings: SettingsDep, 
             return _json(body, etag, status.HTTP_202_ACCEPTED)
         pdf = None
         if version.status not in (ReportStatus.FAILED, ReportStatus.CANCELLED):
-            pdf = store.get_document(session, report_id=report_id, kind="pdf", template_version=PDF_TEMPLATE_VERSION)
+            pdf = _stored_pdf(request, session, version)
         cached = pdf is not None
         if pdf is None:  # the first download (or a failed report: 409 below), with the report loaded
             report = store.load_report(session, report_id=report_id)
@@ -289,6 +289,19 @@ def get_pdf(report_id: uuid.UUID, sessions: SessionsDep, settings: SettingsDep, 
     return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="report-{report_id}.pdf"',
         "X-Workbench-Cache": "hit" if cached else "miss"})
+
+
+def _stored_pdf(request: Request, session: Session, version: store.ReportVersion) -> bytes | None:
+    """The stored PDF of this version of the report: from this process's body cache, else from the database
+    (a PDF of a few hundred KB read from the database on every download was most of the route's time)."""
+    bodies: BodyCache | None = getattr(request.app.state, "bodies", None)
+    key = (version.id, f"pdf:{PDF_TEMPLATE_VERSION}", version.etag)
+    pdf = bodies.get(key) if bodies is not None else None
+    if pdf is None:
+        pdf = store.get_document(session, report_id=version.id, kind="pdf", template_version=PDF_TEMPLATE_VERSION)
+        if pdf is not None and bodies is not None:
+            bodies.put(key, pdf)
+    return pdf
 
 
 def record_download(request: Request, **record: Any) -> None:

@@ -361,6 +361,27 @@ def test_the_audit_writer_batches_events_isolates_a_bad_one_and_writes_all_befor
                                                                   action="writer.test", limit=1000)}
     assert written == {str(i) for i in range(310)} - {"123"}
 
+    # Records that arrive one by one within the linger time share one transaction, not one each.
+    batches: list[int] = []
+    original = AuditWriter.write
+
+    def counted(sessions: Any, records: list[Any]) -> None:
+        batches.append(len(records))
+        original(sessions, records)
+
+    writer = AuditWriter(db, linger=2.0).start()
+    writer.write = counted  # type: ignore[method-assign]
+
+    async def trickle() -> None:
+        for i in range(400, 410):
+            await writer.submit(event(i))
+            await asyncio.sleep(0.01)
+
+    asyncio.run(trickle())
+    assert writer.flush(timeout=60)
+    writer.stop()
+    assert batches == [10]
+
 
 @pytest.mark.parametrize("ttl", [0.0, 3.0])
 def test_a_key_revoked_by_another_process_is_refused_within_the_key_cache_time(

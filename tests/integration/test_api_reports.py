@@ -255,7 +255,7 @@ def test_pdf_without_a_browser_is_503_naming_the_fix(offline_settings: Settings)
 
 
 def test_pdf_is_rendered_once_then_served_from_storage_and_every_download_is_recorded(
-    client: TestClient, db: sessionmaker[Session]
+    client: TestClient, db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     report_id = queued_report(db, survey_with_responses(client))
     notebook = nbformat.v4.new_notebook(
@@ -276,8 +276,18 @@ def test_pdf_is_rendered_once_then_served_from_storage_and_every_download_is_rec
         assert [(d.kind, d.cached, d.size) for d in rows] == [
             ("pdf", False, len(first.content)), ("pdf", True, len(first.content))]
         assert {d.who for d in rows} == {"key wb_0123456789 (admin)"}  # the caller
-        # a rerun changes the results: its documents are forgotten and the next download renders again
+    # The same version again is served from this process's memory, without asking the database for it.
+    with monkeypatch.context() as patched:
+        patched.setattr(report_store, "get_document", lambda *a, **k: pytest.fail("read from the database again"))
+        third = client.get(f"/api/v1/reports/{report_id}/pdf")
+    assert third.headers["x-workbench-cache"] == "hit" and third.content == first.content
+    with db() as session:
+        # a rerun (a new run number) changes the results: its documents are forgotten and the next download
+        # renders again
         assert report_store.delete_documents(session, report_id=report_id) == 1
+        report = session.get(Report, report_id)
+        assert report is not None
+        report.run_number += 1
         session.commit()
     assert client.get(f"/api/v1/reports/{report_id}/pdf").headers["x-workbench-cache"] == "miss"
 
