@@ -189,7 +189,7 @@ def _json_text(value: Any) -> str:
 
 
 class _Kinds:
-    """What the answers to one question seen so far are, to choose its column's encoding (`_ENCODE`)."""
+    """What the answers to one question seen so far are, to choose its column's encoding."""
 
     __slots__ = ("types", "low", "high", "all_texts")
 
@@ -234,15 +234,6 @@ def _encode(encoding: str, values: list[Any]) -> pa.Array:
                             "strings": pa.list_(pa.large_string())}[encoding])
 
 
-def _response_slices(json_bytes: bytes, spans: Iterable[tuple[int, int]] | None) -> Callable[[], Iterator[list[Any]]]:
-    """A function giving the document's responses a slice at a time (parsed afresh on each call): by `spans`
-    (`SnapshotJson.spans`), or all at once without them."""
-    if spans is None:
-        return lambda: iter([pydantic_core.from_json(json_bytes)["responses"]])
-    ranges = list(spans)
-    return lambda: (pydantic_core.from_json(b"[" + json_bytes[start:end] + b"]") for start, end in ranges)
-
-
 def snapshot_table(json_bytes: bytes, spans: Iterable[tuple[int, int]] | None = None) -> pa.Table:
     """The Parquet table of a snapshot JSON document (as `Snapshot.model_dump_json` writes it).
 
@@ -252,14 +243,21 @@ def snapshot_table(json_bytes: bytes, spans: Iterable[tuple[int, int]] | None = 
     document's size as Python objects. The table is the same either way."""
     import pyarrow as pa
 
-    spans = None if spans is None else list(spans)
-    if spans:  # the document up to its first response, closed: the survey (parsed alone, it is small)
-        survey = pydantic_core.from_json(json_bytes[:spans[0][0]] + b"]}")["survey"]
-    else:
-        survey, spans = pydantic_core.from_json(json_bytes)["survey"], None
+    ranges = list(spans or ())
+    slices: Callable[[], Iterator[list[Any]]]
+    if ranges:  # the document up to its first response, closed: the survey (parsed alone, it is small)
+        survey = pydantic_core.from_json(json_bytes[:ranges[0][0]] + b"]}")["survey"]
+
+        def slices() -> Iterator[list[Any]]:  # parsed afresh on each pass
+            return (pydantic_core.from_json(b"[" + json_bytes[start:end] + b"]") for start, end in ranges)
+    else:  # one slice: the whole document, parsed once for both passes
+        data = pydantic_core.from_json(json_bytes)
+        survey, whole = data["survey"], data["responses"]
+
+        def slices() -> Iterator[list[Any]]:
+            return iter([whole])
     keys = [q["key"] for q in survey["questions"]]
     known = set(keys)
-    slices = _response_slices(json_bytes, spans)
     kinds = {key: _Kinds() for key in keys}
     rows = 0
     for responses in slices():

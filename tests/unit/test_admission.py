@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.sessions import NoDatabase
+from tests.polling import until
 from workbench.components import components
 from workbench.reports import admission, steps
 from workbench.reports.admission import MemoryAdmission
@@ -30,17 +31,10 @@ def _enter(gate: MemoryAdmission, estimate: float, log: list[str], name: str,
     return thread
 
 
-def _until(condition: Any, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def test_without_a_budget_everything_is_admitted_at_once() -> None:
     gate, log, release = MemoryAdmission(None), [], threading.Event()
     threads = [_enter(gate, 10_000, log, str(i), release) for i in range(4)]
-    _until(lambda: len(log) == 4)
+    until(lambda: len(log) == 4)
     assert gate.in_use_mb == 40_000
     release.set()
     for t in threads:
@@ -52,13 +46,13 @@ def test_a_component_waits_until_it_fits_and_one_larger_than_the_budget_runs_alo
     gate, log = MemoryAdmission(1000), []
     first, second, third = threading.Event(), threading.Event(), threading.Event()
     a = _enter(gate, 600, log, "a", first)
-    _until(lambda: log == ["a in"])
+    until(lambda: log == ["a in"])
     b = _enter(gate, 300, log, "b", second)  # 900: fits beside a
-    _until(lambda: "b in" in log)
+    until(lambda: "b in" in log)
     c = _enter(gate, 5000, log, "c", third)  # larger than the budget: waits for both, then runs alone
-    _until(lambda: gate.waiting == 1)
+    until(lambda: gate.waiting == 1)
     d = _enter(gate, 50, log, "d", third)  # would fit, but c came first: it waits behind c
-    _until(lambda: gate.waiting == 2)
+    until(lambda: gate.waiting == 2)
     time.sleep(0.2)
     assert log == ["a in", "b in"]
     first.set()
@@ -66,7 +60,7 @@ def test_a_component_waits_until_it_fits_and_one_larger_than_the_budget_runs_alo
     time.sleep(0.2)
     assert "c in" not in log and gate.in_use_mb == 300  # b still runs
     second.set()
-    _until(lambda: "c in" in log)
+    until(lambda: "c in" in log)
     time.sleep(0.2)
     assert "d in" not in log and gate.in_use_mb == 5000  # alone
     third.set()
@@ -80,7 +74,7 @@ def test_an_interrupted_wait_gives_up_its_place_and_holds_nothing() -> None:
     """A cancelled activity gets an exception raised in its thread (as the Temporal SDK does)."""
     gate, log, release = MemoryAdmission(100), [], threading.Event()
     holder = _enter(gate, 100, log, "holder", release)
-    _until(lambda: log == ["holder in"])
+    until(lambda: log == ["holder in"])
     outcome: list[str] = []
 
     class Cancelled(Exception):
@@ -95,7 +89,7 @@ def test_an_interrupted_wait_gives_up_its_place_and_holds_nothing() -> None:
 
     waiter = threading.Thread(target=wait, daemon=True)
     waiter.start()
-    _until(lambda: gate.waiting == 1)
+    until(lambda: gate.waiting == 1)
     assert ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(waiter.ident), ctypes.py_object(Cancelled)) == 1
     waiter.join(5)
     assert outcome == ["cancelled"] and gate.waiting == 0 and gate.in_use_mb == 100

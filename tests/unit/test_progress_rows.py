@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 import pytest
 
 from tests.fakes.sessions import NoDatabase
+from tests.polling import until
 from workbench.reports import steps
 
 
@@ -22,13 +22,6 @@ def written(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return rows
 
 
-def wait_until(condition: Any, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def test_quick_cells_are_written_together_and_the_last_count_at_once(written: list[int]) -> None:
     heard: list[tuple[int, int]] = []
     rows = steps._ProgressRows(NoDatabase(), uuid.uuid4(), "themes", lambda d, t: heard.append((d, t)))  # type: ignore[arg-type]
@@ -36,7 +29,7 @@ def test_quick_cells_are_written_together_and_the_last_count_at_once(written: li
     rows.cell_done(1, 6)
     rows.cell_done(2, 6)
     assert written == [0]  # the first at once; the next two wait for the interval
-    wait_until(lambda: written == [0, 2])  # a long cell now runs: the row says both quick cells are done
+    until(lambda: written == [0, 2])  # a long cell now runs: the row says both quick cells are done
     rows.cell_done(3, 6)
     rows.cell_done(6, 6)
     assert written == [0, 2, 6]  # the last cell's count never waits (3 was superseded)

@@ -200,6 +200,10 @@ def save_snapshot(session: Session, *, report_id: uuid.UUID, snapshot: Snapshot)
                            response_count=len(snapshot.responses))
 
 
+def _on_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def save_snapshot_document(session: Session, *, report_id: uuid.UUID, document: bytes, response_count: int) -> None:
     """Store the report's input, given as the snapshot's JSON (`Snapshot.model_dump_json`), once; a retry leaves the
     snapshot already stored.
@@ -209,7 +213,7 @@ def save_snapshot_document(session: Session, *, report_id: uuid.UUID, document: 
     large survey."""
     if snapshot_response_count(session, report_id=report_id) is not None:
         return
-    statement = _INSERT_SNAPSHOT_PG if session.get_bind().dialect.name == "postgresql" else _INSERT_SNAPSHOT
+    statement = _INSERT_SNAPSHOT_PG if _on_postgresql(session) else _INSERT_SNAPSHOT
     session.execute(statement, {"report_id": report_id, "response_count": response_count,
                                 "data": document, "created_at": utcnow()})
 
@@ -240,7 +244,7 @@ def load_snapshot_document(session: Session, *, report_id: uuid.UUID) -> survey_
     The database hands the responses over one at a time as JSON text (SQLite's `json_each`, PostgreSQL's
     `jsonb_array_elements` behind a server-side cursor), so the worker never parses the whole document at once:
     on a survey of 200,000 answers that parse was most of the worker's peak memory."""
-    survey_text = session.execute(_SNAPSHOT_SURVEY[session.get_bind().dialect.name == "postgresql"],
+    survey_text = session.execute(_SNAPSHOT_SURVEY[_on_postgresql(session)],
                                   {"report_id": report_id}).scalar()
     if survey_text is None:
         return None
@@ -270,7 +274,7 @@ _SNAPSHOT_RESPONSES = (_snapshot_responses(False), _snapshot_responses(True))
 
 def _stored_responses(session: Session, report_id: uuid.UUID) -> Iterator[list[ResponseRecord]]:
     """The stored snapshot's responses, validated a slice at a time, in their order in the document."""
-    statement = _SNAPSHOT_RESPONSES[session.get_bind().dialect.name == "postgresql"]
+    statement = _SNAPSHOT_RESPONSES[_on_postgresql(session)]
     rows = session.execute(statement.execution_options(yield_per=survey_store.SNAPSHOT_ROWS_AT_ONCE),
                            {"report_id": report_id})
     expected = 0
