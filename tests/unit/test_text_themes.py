@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from workbench.text.theme_labels import STOP_WORDS, label_of, theme_keywords, wilson_interval
-from workbench.text.themes import MAX_FIT, MIN_FIT, find_themes, fit_cutoffs, merge_groups, split_parts
+from workbench.text.themes import MAX_FIT, MIN_FIT, ThemeModel, find_themes, fit_cutoffs, merge_groups, split_parts
 
 
 def test_split_parts_sentences_and_long_clauses() -> None:
@@ -123,3 +123,57 @@ def test_themes_work_on_slices_of_rows_with_the_same_result(monkeypatch: pytest.
     assert summary(find_themes(texts, max_themes=3, embedder=Wide())) == whole
     monkeypatch.setattr(module, "ROWS", 7)
     assert summary(find_themes(texts, max_themes=3)) == whole
+
+
+def test_repeated_parts_are_embedded_once_with_the_per_part_result() -> None:
+    """A survey repeats its short sentences: each distinct part is embedded once and weighted by its count, and
+    the themes are what one vector per part gives. The reference run makes every repeat a distinct text with the
+    same vector (trailing "!"s its embedder strips), so nothing there is shared."""
+    from workbench.text.embeddings import default_embedder
+
+    delivery = ["The delivery was fast.", "My parcel arrived a day early.", "Quick courier, fast shipping."]
+    price = ["Prices are fair.", "Good value for money.", "It is cheap compared to other shops."]
+    staff = ["The staff were friendly.", "A helpful shop assistant."]
+    answers = [[delivery[i % 3], price[(i + 1) % 3]] for i in range(40)] + [[s] for s in staff * 9] + [
+        [p] for p in price * 5]
+
+    class Recording:
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def embed(self, parts: list[str]) -> np.ndarray:
+            self.calls.append(list(parts))
+            return default_embedder().embed([p.rstrip("!") for p in parts])
+
+    def summary(model: ThemeModel) -> list[tuple[object, ...]]:
+        return [(t.answers, t.quotes, t.parts, t.cutoff) for t in model.themes] + [
+            (model.unassigned, model.cutoff, model.dominant, model.n_parts)]
+
+    shared = Recording()
+    model = find_themes([" ".join(a) for a in answers], max_themes=3, embedder=shared)
+    assert len(model.themes) >= 2
+    assert [sorted(c) for c in shared.calls] == [sorted(set(delivery + price + staff))]  # each text once
+
+    seen: dict[str, int] = {}
+
+    def marked(part: str) -> str:  # the n-th repeat of a part gets n "!"s
+        seen[part] = seen.get(part, -1) + 1
+        return part + "!" * seen[part]
+
+    distinct = [" ".join(marked(p) for p in a) for a in answers]
+    apart = Recording()
+    reference = find_themes(distinct, max_themes=3, embedder=apart)
+    assert len(apart.calls[0]) == len(set(apart.calls[0])) == sum(len(a) for a in answers)  # nothing shared
+    assert summary(reference) == summary(model)
+
+
+def test_a_weighted_centre_is_the_centre_of_the_repeated_rows() -> None:
+    from workbench.text.themes import _centres
+
+    rng = np.random.default_rng(3)
+    vectors = np.vstack([unit(rng.normal(size=8)) for _ in range(6)]).astype(np.float32)
+    labels, counts = np.array([0, 1, 0, 1, 2, 0]), np.array([1.0, 5.0, 30.0, 2.0, 1.0, 4.0])
+    repeated = _centres(np.repeat(vectors, counts.astype(int), axis=0), np.repeat(labels, counts.astype(int)), 3)
+    weighted = _centres(vectors, labels, 3, counts)
+    np.testing.assert_allclose(weighted, repeated, rtol=0, atol=1e-12)
+    assert not np.allclose(_centres(vectors, labels, 3), repeated, atol=1e-3)  # the counts matter here

@@ -1,7 +1,8 @@
 """Themes in free-text answers from MiniLM sentence embeddings.
 
 1. Each (cleaned, readable) answer is split into parts: its sentences, long ones also at ";" (`split_parts`).
-2. The parts are embedded (`workbench.text.embeddings`, cached per text) and over-clustered with k-means
+2. The parts are embedded (`workbench.text.embeddings`, cached per text; each distinct part once, weighted by its
+   repeats) and over-clustered with k-means
    (fitted on a seeded subsample of at most `FIT_SAMPLE` parts, then every part goes to its nearest centre).
 3. The centres are merged bottom-up (average linkage, cosine) while two groups are near-duplicates (cosine of
    `MERGE_COSINE` or more on average), then (k-means over the groups, weighted by their parts) down to at most
@@ -113,9 +114,12 @@ def _wide(vectors: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         yield start, np.asarray(vectors[start:start + ROWS], dtype=np.float64)
 
 
-def _centres(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+def _centres(vectors: np.ndarray, labels: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Unit-length mean of the rows of each label; a row counts `weights[row]` times (default once)."""
     sums = np.zeros((k, vectors.shape[1]))
     for start, rows in _wide(vectors):  # in row order, as one np.add.at over all rows adds them
+        if weights is not None:
+            rows = rows * weights[start:start + len(rows), None]
         np.add.at(sums, labels[start:start + len(rows)], rows)
     return _normalise(sums)
 
@@ -165,13 +169,38 @@ def merge_groups(
     return np.array([first.setdefault(int(x), len(first)) for x in labels])
 
 
-def _over_cluster(vectors: np.ndarray, max_themes: int) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class _Parts:
+    """The distinct texts among the parts, embedded once each: a large survey repeats its short sentences
+    ("Great app.", "Nothing.") thousands of times, and one vector per part was most of its memory (float32, 1.5 KB
+    a part: 300 MB at 200,000 parts). Equal texts have equal vectors (the embedder computes each text once), so
+    every cosine is what it was per part, and a sum over parts is a sum over texts times their counts."""
+
+    vectors: np.ndarray  # one row per distinct text, in order of first appearance
+    row: np.ndarray  # per part: its text's row
+    first: np.ndarray  # per distinct text: its first part
+    count: np.ndarray  # per distinct text: how many parts have it (float64, as a weight)
+
+    @classmethod
+    def of(cls, parts: Sequence[str], embedder: Any) -> _Parts:
+        index: dict[str, int] = {}
+        row = np.fromiter((index.setdefault(p, len(index)) for p in parts), dtype=np.intp, count=len(parts))
+        first = np.full(len(index), len(parts), dtype=np.intp)
+        np.minimum.at(first, row, np.arange(len(parts)))
+        vectors = np.asarray(embedder.embed(list(index)))
+        if vectors.dtype not in (np.float32, np.float64):
+            vectors = vectors.astype(np.float64)
+        return cls(vectors, row, first, np.bincount(row).astype(np.float64))
+
+
+def _over_cluster(parts: _Parts, max_themes: int) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.cluster import KMeans
 
     rng = np.random.default_rng(SEED)
-    sample = vectors if len(vectors) <= FIT_SAMPLE else vectors[np.sort(rng.choice(len(vectors), FIT_SAMPLE,
-                                                                                    replace=False))]
-    sample = np.asarray(sample, dtype=np.float64)  # k-means and the rounding below work in float64, as they did
+    n = len(parts.row)  # the subsample is drawn from the parts, repeats included, as k-means sees the answers
+    chosen = parts.row if n <= FIT_SAMPLE else parts.row[np.sort(rng.choice(n, FIT_SAMPLE, replace=False))]
+    vectors = parts.vectors
+    sample = np.asarray(vectors[chosen], dtype=np.float64)  # k-means and the rounding below work in float64
     distinct = len(np.unique(np.round(sample, 4), axis=0))
     k = max(1, min(OVER_CLUSTERS * max_themes, 40, distinct))
     with warnings.catch_warnings():
@@ -180,7 +209,8 @@ def _over_cluster(vectors: np.ndarray, max_themes: int) -> tuple[np.ndarray, np.
     centres = _normalise(model.cluster_centers_)
     own, _ = _nearest(vectors, centres)
     used = np.unique(own)
-    return _centres(vectors, np.searchsorted(used, own), len(used)), np.bincount(own)[used]
+    sizes = np.bincount(own, weights=parts.count).astype(np.intp)[used]
+    return _centres(vectors, np.searchsorted(used, own), len(used), parts.count), sizes
 
 
 def fit_cutoffs(best: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
@@ -240,15 +270,21 @@ def find_themes(
         from workbench.text.embeddings import default_embedder
 
         embedder = default_embedder()
-    vectors = np.asarray(embedder.embed(parts))
-    if vectors.dtype not in (np.float32, np.float64):
-        vectors = vectors.astype(np.float64)
+    distinct = _Parts.of(parts, embedder)
+    vectors, weights = distinct.vectors, distinct.count
 
-    centres, sizes = _over_cluster(vectors, max_themes)
+    def nearest(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # per part
+        own, best = _nearest(vectors, centres)
+        return own[distinct.row], best[distinct.row]
+
+    def centres_of(part_labels: np.ndarray, k: int) -> np.ndarray:  # a part's label is its text's
+        return _centres(vectors, part_labels[distinct.first], k, weights)
+
+    centres, sizes = _over_cluster(distinct, max_themes)
     groups = merge_groups(centres, max_themes, sizes)
-    own, best = _nearest(vectors, centres)
-    centres = _centres(vectors, groups[own], int(groups.max()) + 1)
-    own, best = _nearest(vectors, centres)
+    own, best = nearest(centres)
+    centres = centres_of(groups[own], int(groups.max()) + 1)
+    own, best = nearest(centres)
     min_mentions = max(3, int(np.ceil(MIN_THEME_SHARE * n)))
     keywords: list[list[str]] = []
     labels: list[str] = []
@@ -259,7 +295,7 @@ def find_themes(
         mentioned_by = [len(m) for m in _mentions(part_answer, part_theme, k)]
         if k > 1 and min(mentioned_by) < min_mentions:  # drop the least mentioned theme; its parts move on
             centres = np.delete(centres, int(np.argmin(mentioned_by)), axis=0)
-            own, best = _nearest(vectors, centres)
+            own, best = nearest(centres)
             continue
         keywords = theme_keywords(parts, part_theme, k, top_keywords)
         labels = [label_of(kw, common_phrase(parts, part_theme, t)) for t, kw in enumerate(keywords)]
@@ -270,8 +306,8 @@ def find_themes(
             break
         merged = np.where(own == duplicate[1], duplicate[0], own)  # same label or near-duplicate: one theme
         keep = np.array([t for t in range(k) if t != duplicate[1]])
-        centres = _centres(vectors, np.searchsorted(keep, merged), k - 1)
-        own, best = _nearest(vectors, centres)
+        centres = centres_of(np.searchsorted(keep, merged), k - 1)
+        own, best = nearest(centres)
 
     words = np.array([len(_WORDS.findall(t)) for t in texts])
     tier = np.where((words >= QUOTE_WORDS[0]) & (words <= QUOTE_WORDS[1]), 0, np.where(words > QUOTE_WORDS[1], 1, 2))
