@@ -160,6 +160,27 @@ def test_a_wrong_label_or_count_is_rejected() -> None:
             engines._instances.pop(name, None)
 
 
+def test_a_repeated_answer_is_scored_once_and_counted_every_time() -> None:
+    class Counting:
+        name = "counting"
+        seen: list[str] = []
+
+        def score(self, texts: list[str]) -> list[float]:
+            Counting.seen += texts
+            return [-0.5 if "hate" in t else 0.5 for t in texts]
+
+    answers = [{"liked_most": text} for text in [POSITIVE[0], NEGATIVE[0], POSITIVE[0], POSITIVE[0], NEGATIVE[0]]]
+    sentiment.register("counting-test", Counting)
+    try:
+        result = analyze_sentiment(snapshot(answers), engine="counting-test")
+    finally:
+        engines._factories.pop("counting-test")
+        engines._instances.pop("counting-test", None)
+    assert sorted(Counting.seen) == sorted([POSITIVE[0], NEGATIVE[0]])  # each distinct text once
+    liked = result["questions"]["liked_most"]
+    assert liked["n"] == 5 and liked["distribution"] == {"positive": 3, "neutral": 0, "negative": 2}
+
+
 # --- the default engine, cleaning and set-aside answers ---------------------------------------------------------
 
 def test_default_engine_is_minilm_and_says_how_accurate_it_measured() -> None:

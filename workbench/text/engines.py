@@ -324,10 +324,14 @@ def score_answers(engine: SentimentEngine, raw_texts: Sequence[str]) -> ScoredAn
         else:
             keep.append(i)
     texts = [a.text for a in prepared.answers]
-    kept_texts = [texts[i] for i in keep]
+    # Each distinct text is scored once: an engine scores a text on its own, and a survey repeats its short
+    # answers ("Good", "Nothing") many times (a model or an API call per repeat bought nothing).
+    distinct: dict[str, int] = {}
+    row = [distinct.setdefault(texts[i], len(distinct)) for i in keep]
+    scored = check_predictions(engine, list(distinct), predictions(engine, list(distinct)))
     preds: list[SentimentPrediction | None] = [None] * len(texts)
-    for i, p in zip(keep, check_predictions(engine, kept_texts, predictions(engine, kept_texts)), strict=True):
-        preds[i] = p
+    for i, r in zip(keep, row, strict=True):
+        preds[i] = scored[r]
     return ScoredAnswers(
         texts=texts, languages=[a.language for a in prepared.answers], predictions=preds,
         set_aside={"count": len(texts) - len(keep), "reasons": reasons, "languages": dict(sorted(languages.items()))},
