@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         None, ge=64, description="Memory the running notebook kernels of one worker may take together, by their "
                                  "components' estimates for the report's size: a component waits (first come, "
                                  "first served) until it fits, and runs alone if larger; None: no admission by memory")
+    kernel_threads: int | None = Field(
+        None, ge=1, le=256, description="Threads of each kernel's native thread pools (OpenMP, BLAS); None: the "
+                                        "usable cores divided by max_concurrent_activities, at least 1")
     kernel_pool_size: int = Field(
         0, ge=0, le=16, description="Kernels a notebooks worker keeps started and warmed, each for one run; 0: off")
     kernel_pool_fork: bool = Field(
@@ -145,7 +148,7 @@ class Settings(BaseSettings):
     share_link_max_days: int = Field(90, ge=1, description="Longest a share link may stay valid")
 
     @field_validator("openai_base_url", "openai_token_budget", "kernel_memory_limit_mb", "max_active_reports",
-                     "worker_memory_budget_mb",
+                     "worker_memory_budget_mb", "kernel_threads",
                      "bootstrap_admin_key", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

@@ -228,3 +228,38 @@ def test_the_pool_refills_only_while_fewer_runs_than_its_cores_are_in_progress(m
         taken.dispose()
     pool.run_ended()
     assert pool.wait_ready(timeout=60) and pool.started == 2
+
+
+THREADS_PROBE = ("from threadpoolctl import threadpool_info\n"
+                 "import numpy, sklearn.cluster\n"
+                 "print(repr(sorted({(p['user_api'], p['num_threads']) for p in threadpool_info()})))")
+
+
+def test_a_kernel_gets_its_share_of_the_cores_for_its_native_thread_pools(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several kernels run at once: each one's OpenMP and BLAS pools get the cores over the notebook slots (at
+    least one thread), in a forked kernel as in a new one, so kernels do not spin against each other."""
+    cores = len(os.sched_getaffinity(0))
+    settings = settings.model_copy(update={"kernel_pool_size": 0, "max_concurrent_activities": 2 * cores,
+                                           "kernel_warm_imports": "numpy,sklearn.cluster"})
+    spec = ComponentSpec(name="x", title="", notebook="", result_model=BaseModel)
+    env = kernel_environment(settings, spec)
+    assert {env[v] for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")} == {"1"}
+    nb = write_notebook(tmp_path / "threads.ipynb", THREADS_PROBE)
+    with kernel_pool.serving(settings) as pool:
+        assert pool is not None and pool.templates is not None  # forks of the template
+        work = tmp_path / "work"
+        work.mkdir()
+        run = run_notebook(nb, tmp_path / "out.ipynb", {}, kernel_name="workbench", cwd=work, cell_timeout=60,
+                           env=env, memory_limit_mb=LIMIT_MB)
+        assert run.error is None and run.notebook is not None
+        pools = ast.literal_eval(run.notebook.cells[-1].outputs[0].text)
+    assert {"blas", "openmp"} <= {api for api, _ in pools} and {n for _, n in pools} == {1}
+
+    # The operator's own value is kept, unless the setting names one.
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert kernel_environment(settings, spec)["OMP_NUM_THREADS"] == "3"
+    assert kernel_environment(settings.model_copy(update={"kernel_threads": 2}), spec)["OMP_NUM_THREADS"] == "2"
+    assert kernel_environment(settings.model_copy(update={"max_concurrent_activities": 1}),
+                              spec)["OPENBLAS_NUM_THREADS"] == str(cores)

@@ -323,11 +323,27 @@ REPORT_ID_ENV = "WORKBENCH_REPORT_ID"  # what the token ledger charges (workbenc
 COMPONENT_ENV = "WORKBENCH_COMPONENT"
 
 
+# scikit-learn's OpenMP and numpy's OpenBLAS size their thread pools to every core of the machine, and a worker runs
+# up to `max_concurrent_activities` kernels at once: four kernels of two spinning threads each on 2 cores waited on
+# each other, and 20 reports at once took 5-8% more CPU each than one alone. A kernel gets its share of the cores.
+NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def kernel_threads(settings: Settings) -> int:
+    """Threads of a kernel's native pools: `kernel_threads`, else the usable cores over the notebook slots."""
+    if settings.kernel_threads is not None:
+        return settings.kernel_threads
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cpus // settings.max_concurrent_activities)
+
+
 def kernel_environment(
     settings: Settings, spec: ComponentSpec, report_id: uuid.UUID | str | None = None, component: str | None = None
 ) -> dict[str, str]:
-    """The kernel's environment: the worker's, less its WORKBENCH_* configuration, plus the declared secrets and
-    where text engines keep their embedding cache (under the data folder, shared by the worker's kernels).
+    """The kernel's environment: the worker's, less its WORKBENCH_* configuration, plus the declared secrets, where
+    text engines keep their embedding cache (under the data folder, shared by the worker's kernels) and the size of
+    its native thread pools (`kernel_threads`; a variable already set in the worker's environment is kept unless
+    `WORKBENCH_KERNEL_THREADS` is set).
 
     A component that declares `openai_api_key`, when a key is set, also gets the other `openai_*` settings, the
     database URL (model-reply cache and token ledger) and the report id and component name the ledger charges:
@@ -335,6 +351,10 @@ def kernel_environment(
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
     env[EMBEDDING_CACHE_ENV] = str((settings.data_dir / "cache").resolve())
+    threads = str(kernel_threads(settings))
+    for variable in NATIVE_THREAD_VARIABLES:
+        if settings.kernel_threads is not None or variable not in env:  # the setting wins; else the operator's
+            env[variable] = threads
     for name in spec.secrets:
         value = getattr(settings, name)
         if value is not None:
