@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from threadpoolctl import threadpool_limits
 
 from benchmarks._stack import (
     component_seconds,
@@ -40,7 +41,8 @@ from benchmarks._stack import (
     timed_report,
     usable_cores,
 )
-from workbench.config import REPO_ROOT
+from workbench.config import REPO_ROOT, Settings
+from workbench.reports.steps import kernel_threads
 
 TARGET_RATIO = 1.5
 REPORT_TIMEOUT_SECONDS = 1800.0
@@ -235,9 +237,13 @@ def measure_limit(survey: Path, runs: int, workdir: Path, cache: Path) -> tuple[
     warm = notebooks.run_all()
     log("  in-process warm-up: " + ", ".join(f"{n} {w:.2f} s" for n, (w, _, _) in warm.items()))
     passes = []
-    for i in range(runs):
-        passes.append(notebooks.run_all())
-        log(f"  in-process pass {i + 1}/{runs}: {sum(w for w, _, _ in passes[-1].values()):.2f} s one after another")
+    # The native thread pools (OpenMP, BLAS; loaded by the warm-up) as a report's kernels have them: with more
+    # threads the same code spins for more CPU (which would raise the CPU half of the limit) and is not faster.
+    with threadpool_limits(kernel_threads(Settings())):
+        for i in range(runs):
+            passes.append(notebooks.run_all())
+            log(f"  in-process pass {i + 1}/{runs}: {sum(w for w, _, _ in passes[-1].values()):.2f} s "
+                "one after another")
     wall = {n: median([p[n][0] for p in passes]) for n in notebooks.order}
     cpu = {n: median([p[n][1] for p in passes]) for n in notebooks.order}
     load = {n: median([p[n][2] for p in passes]) for n in notebooks.order}
