@@ -43,7 +43,13 @@ from traitlets.config import Config
 
 from workbench import kernel_forks
 from workbench.kernel_forks import KernelTemplates, template_env, use_templates
-from workbench.kernels import kernel_env, kernel_manager_config, new_kernel_folder, remove_kernel_folder
+from workbench.kernels import (
+    kernel_env,
+    kernel_manager_config,
+    new_kernel_folder,
+    remove_kernel_folder,
+    usable_cpus,
+)
 
 if TYPE_CHECKING:
     from workbench.config import Settings
@@ -170,7 +176,7 @@ class KernelPool:
         self.root = root
         # Refill only while fewer runs than this are in progress: warming a kernel is CPU work that would slow the
         # running notebooks; it uses spare cores (default: as many as this process may use).
-        self.busy_runs = busy_runs if busy_runs is not None else max(1, len(os.sched_getaffinity(0)))
+        self.busy_runs = busy_runs if busy_runs is not None else usable_cpus()
         self._env = env
         self._running = 0  # runs between take() and run_ended()
         self._ready: list[PooledKernel] = []

@@ -67,6 +67,13 @@ def kernel_manager_config(folder: Path) -> dict[str, str]:
     return {"transport": "ipc", "ip": f"{folder}/kernel", "connection_file": str(folder / CONNECTION_FILE)}
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS has one), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def kernel_env(base: dict[str, str], folder: Path, memory_limit_mb: int | None) -> dict[str, str]:
     """The kernel's environment: `base` plus the run's marker and, when set, the memory limit for the launcher."""
     env = {**base, RUN_VARIABLE: str(folder)}

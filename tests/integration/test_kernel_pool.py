@@ -240,7 +240,7 @@ def test_a_kernel_gets_its_share_of_the_cores_for_its_native_thread_pools(
 ) -> None:
     """Several kernels run at once: each one's OpenMP and BLAS pools get the cores over the notebook slots (at
     least one thread), in a forked kernel as in a new one, so kernels do not spin against each other."""
-    cores = len(os.sched_getaffinity(0))
+    cores = kernels.usable_cpus()
     settings = settings.model_copy(update={"kernel_pool_size": 0, "max_concurrent_activities": 2 * cores,
                                            "kernel_warm_imports": "numpy,sklearn.cluster"})
     spec = ComponentSpec(name="x", title="", notebook="", result_model=BaseModel)

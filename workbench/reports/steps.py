@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.components import SNAPSHOT_PARAMETER, ComponentSpec, components, result_path_parameter
 from workbench.config import Settings
+from workbench.kernels import usable_cpus
 from workbench.rendering.html import render_component_html
 from workbench.reports import admission
 from workbench.results import ResultError, extract_result, result_environment
@@ -324,8 +325,9 @@ COMPONENT_ENV = "WORKBENCH_COMPONENT"
 
 
 # scikit-learn's OpenMP and numpy's OpenBLAS size their thread pools to every core of the machine, and a worker runs
-# up to `max_concurrent_activities` kernels at once: four kernels of two spinning threads each on 2 cores waited on
-# each other, and 20 reports at once took 5-8% more CPU each than one alone. A kernel gets its share of the cores.
+# up to `max_concurrent_activities` kernels at once. Their threads spin while waiting: on 2 cores `extract_themes`
+# took 2.5-3 s of CPU with two threads against 1.2 s with one, in the same wall time (four at once: 6-9 s against
+# 1.3 s each). A kernel gets its share of the cores.
 NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -333,8 +335,7 @@ def kernel_threads(settings: Settings) -> int:
     """Threads of a kernel's native pools: `kernel_threads`, else the usable cores over the notebook slots."""
     if settings.kernel_threads is not None:
         return settings.kernel_threads
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cpus // settings.max_concurrent_activities)
+    return max(1, usable_cpus() // settings.max_concurrent_activities)
 
 
 def kernel_environment(

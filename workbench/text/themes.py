@@ -185,8 +185,7 @@ class _Parts:
     def of(cls, parts: Sequence[str], embedder: Any) -> _Parts:
         index: dict[str, int] = {}
         row = np.fromiter((index.setdefault(p, len(index)) for p in parts), dtype=np.intp, count=len(parts))
-        first = np.full(len(index), len(parts), dtype=np.intp)
-        np.minimum.at(first, row, np.arange(len(parts)))
+        _, first = np.unique(row, return_index=True)  # rows are numbered by first appearance
         vectors = np.asarray(embedder.embed(list(index)))
         if vectors.dtype not in (np.float32, np.float64):
             vectors = vectors.astype(np.float64)
