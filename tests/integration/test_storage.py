@@ -194,6 +194,16 @@ def test_create_report_makes_one_pending_row_per_component(sessions: sessionmake
             report_id]
 
 
+def test_a_report_list_leaves_the_components_and_their_results_unread(sessions: sessionmaker[Session]) -> None:
+    survey_id = new_survey(sessions, [rec("a")])
+    report_id = new_report(sessions, survey_id, ["basic_stats", "sentiment"])
+    with sessions() as session:
+        [listed] = report_store.list_reports(session, organization_id=ORG, survey_id=survey_id)
+        assert "components" in inspect(listed).unloaded  # no component row (nor its result JSON) was read
+        assert [c.component_type for c in listed.components] == ["basic_stats", "sentiment"]  # still there if asked
+    assert listed.id == report_id
+
+
 def test_save_snapshot_is_idempotent(sessions: sessionmaker[Session]) -> None:
     survey_id = new_survey(sessions, [rec("a"), rec("b")])
     report_id = new_report(sessions, survey_id)

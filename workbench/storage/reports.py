@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, undefer
+from sqlalchemy.orm import Session, lazyload, selectinload, undefer
 
 from workbench import collector
 from workbench.access import Principal
@@ -166,7 +166,9 @@ def list_reports(
     offset: int = 0,
     readable_by: Principal | None = None,
 ) -> list[Report]:
-    stmt = select(Report).where(Report.organization_id == organization_id)
+    """Reports newest first, without their components: a list shows none, and loading them decoded every listed
+    report's results (a component loads if asked for, one query per report)."""
+    stmt = select(Report).options(lazyload(Report.components)).where(Report.organization_id == organization_id)
     if readable_by is not None:  # leave out what the caller's role may not read (required_roles)
         hidden = _hidden_ids(session, organization_id, readable_by)
         if hidden:
