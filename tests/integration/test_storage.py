@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -194,14 +194,30 @@ def test_create_report_makes_one_pending_row_per_component(sessions: sessionmake
             report_id]
 
 
-def test_a_report_list_leaves_the_components_and_their_results_unread(sessions: sessionmaker[Session]) -> None:
+def test_report_lists_leave_the_components_and_their_results_unread(sessions: sessionmaker[Session]) -> None:
+    from workbench.storage import batches as batch_store
+    from workbench.storage import schedules as schedule_store
+
     survey_id = new_survey(sessions, [rec("a")])
     report_id = new_report(sessions, survey_id, ["basic_stats", "sentiment"])
-    with sessions() as session:
-        [listed] = report_store.list_reports(session, organization_id=ORG, survey_id=survey_id)
-        assert "components" in inspect(listed).unloaded  # no component row (nor its result JSON) was read
-        assert [c.component_type for c in listed.components] == ["basic_stats", "sentiment"]  # still there if asked
-    assert listed.id == report_id
+    batch_id, schedule_id = uuid.uuid4(), uuid.uuid4()
+    with transaction(sessions) as session:
+        report = session.get(Report, report_id)
+        assert report is not None
+        report.batch_id, report.batch_index, report.schedule_id = batch_id, 0, schedule_id
+    queries: dict[str, Callable[[Session], list[Any]]] = {
+        "list": lambda s: report_store.list_reports(s, organization_id=ORG, survey_id=survey_id),
+        "latest": lambda s: [schedule_store.latest_report(s, organization_id=ORG, survey_id=survey_id)],
+        "batch": lambda s: batch_store.batch_reports(s, batch_id=batch_id),
+        "schedule": lambda s: schedule_store.schedule_reports(s, schedule_id=schedule_id),
+    }
+    for query, run in queries.items():
+        with sessions() as session:  # one each: a report already in the session would keep what it had loaded
+            reports = run(session)
+            assert [r.id for r in reports if r is not None] == [report_id], query
+            assert "components" in inspect(reports[0]).unloaded, query  # no component row (nor its result) read
+            # still there if asked for
+            assert [c.component_type for c in reports[0].components] == ["basic_stats", "sentiment"], query
 
 
 def test_save_snapshot_is_idempotent(sessions: sessionmaker[Session]) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from workbench.statuses import ReportStatus
 from workbench.storage.models import Report, ReportBatch, utcnow
+from workbench.storage.reports import WITHOUT_COMPONENTS
 
 
 class BatchStatus:
@@ -61,7 +62,8 @@ def batch_report(session: Session, *, batch_id: uuid.UUID, index: int) -> Report
 
 
 def batch_reports(session: Session, *, batch_id: uuid.UUID) -> list[Report]:
-    return list(session.scalars(select(Report).where(Report.batch_id == batch_id).order_by(Report.batch_index)))
+    return list(session.scalars(select(Report).options(WITHOUT_COMPONENTS).where(Report.batch_id == batch_id)
+                                .order_by(Report.batch_index)))
 
 
 def record_item_error(session: Session, *, batch_id: uuid.UUID, index: int, message: str) -> None:

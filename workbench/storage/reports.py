@@ -92,6 +92,9 @@ def _get(session: Session, report_id: uuid.UUID, with_results: bool) -> Report |
 
 # Built once: a fresh option per call cost more to build and cache-key than the query it shapes.
 _WITHOUT_RESULTS = [selectinload(Report.components).defer(ReportComponent.result).defer(ReportComponent.provenance)]
+# For queries of many reports whose callers show none of their components: `Report.components` is otherwise
+# loaded for every row, results included. A component still loads if asked for (one query for that report).
+WITHOUT_COMPONENTS = lazyload(Report.components)
 
 
 @dataclass(frozen=True)
@@ -166,9 +169,8 @@ def list_reports(
     offset: int = 0,
     readable_by: Principal | None = None,
 ) -> list[Report]:
-    """Reports newest first, without their components: a list shows none, and loading them decoded every listed
-    report's results (a component loads if asked for, one query per report)."""
-    stmt = select(Report).options(lazyload(Report.components)).where(Report.organization_id == organization_id)
+    """Reports newest first, without their components (`WITHOUT_COMPONENTS`): a list shows none."""
+    stmt = select(Report).options(WITHOUT_COMPONENTS).where(Report.organization_id == organization_id)
     if readable_by is not None:  # leave out what the caller's role may not read (required_roles)
         hidden = _hidden_ids(session, organization_id, readable_by)
         if hidden:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from workbench.access import Principal
 from workbench.statuses import ReportStatus
 from workbench.storage.models import Report, ReportSchedule, utcnow
+from workbench.storage.reports import WITHOUT_COMPONENTS
 
 
 def create_schedule(
@@ -70,7 +71,7 @@ def scheduled_report(session: Session, *, schedule_id: uuid.UUID, run: str) -> R
 
 def schedule_reports(session: Session, *, schedule_id: uuid.UUID, limit: int = 10) -> list[Report]:
     """The schedule's reports, newest first."""
-    return list(session.scalars(select(Report).where(Report.schedule_id == schedule_id)
+    return list(session.scalars(select(Report).options(WITHOUT_COMPONENTS).where(Report.schedule_id == schedule_id)
                                 .order_by(Report.created_at.desc(), Report.id).limit(limit)))
 
 
@@ -89,7 +90,9 @@ def latest_report(
 ) -> Report | None:
     """The survey's newest report (by creation), optionally with `status` and created at or before `as_of`; a
     report whose `required_roles` leave `readable_by` out is passed over."""
-    stmt = select(Report).where(Report.organization_id == organization_id, Report.survey_id == survey_id)
+    # Up to a thousand rows are looked at for one report: their components are not loaded with them.
+    stmt = select(Report).options(WITHOUT_COMPONENTS).where(Report.organization_id == organization_id,
+                                                             Report.survey_id == survey_id)
     if status is not None:
         stmt = stmt.where(Report.status == status)
     if as_of is not None:
