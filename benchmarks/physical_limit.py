@@ -42,7 +42,7 @@ from benchmarks._stack import (
     usable_cores,
 )
 from workbench.config import REPO_ROOT, Settings
-from workbench.reports.steps import kernel_threads
+from workbench.kernels import kernel_threads
 
 TARGET_RATIO = 1.5
 REPORT_TIMEOUT_SECONDS = 1800.0
@@ -239,7 +239,8 @@ def measure_limit(survey: Path, runs: int, workdir: Path, cache: Path) -> tuple[
     passes = []
     # The native thread pools (OpenMP, BLAS; loaded by the warm-up) as a report's kernels have them: with more
     # threads the same code spins for more CPU (which would raise the CPU half of the limit) and is not faster.
-    with threadpool_limits(kernel_threads(Settings())):
+    settings = Settings()
+    with threadpool_limits(kernel_threads(settings.kernel_threads, settings.max_concurrent_activities)):
         for i in range(runs):
             passes.append(notebooks.run_all())
             log(f"  in-process pass {i + 1}/{runs}: {sum(w for w, _, _ in passes[-1].values()):.2f} s "

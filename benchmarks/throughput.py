@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     cpu = statistics.median(s["cpu"] for s in singles)
+    rest = statistics.median(s["rest"] for s in singles)
     wall = statistics.median(s["wall"] for s in singles)
     bound = 60 / (cpu / cores)
     rate = args.reports / batch["span"] * 60
@@ -180,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         ("single report, worker-tree CPU s", f"{cpu:.2f}"),
         ("  cross-check: the same, sampled per process every 100 ms",
          f"{statistics.median(s['sampled'] for s in singles):.2f}"),
-        ("single report, API + Temporal CPU s (not in the bound)",
-         f"{statistics.median(s['rest'] for s in singles):.2f}"),
+        ("single report, API + Temporal CPU s (not in the bound)", f"{rest:.2f}"),
         (f"CPU bound, reports/min (60 / (CPU s / {cores} cores))", f"{bound:.2f}"),
         (f"{args.reports} at once: first created to last finished, s", f"{batch['span']:.1f}"),
         (f"{args.reports} at once: reports/min", f"{rate:.2f}"),
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
          f"{batch['peak'].total / 2**20:.0f}, {batch['peak'].most_kernels}"),
         ("share of the CPU bound", f"{share:.2f}"),
         ("  for information: share of a bound that counts the API + Temporal CPU too",
-         f"{rate / (60 / ((cpu + statistics.median(s['rest'] for s in singles)) / cores)):.2f}"),
+         f"{rate / (60 / ((cpu + rest) / cores)):.2f}"),
         ("latency per report s: min / median / max",
          f"{min(latencies):.1f} / {mid:.1f} / {max(latencies):.1f}" if latencies else "n/a"),
         ("failed reports", str(len(failed))),

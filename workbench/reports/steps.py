@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.components import SNAPSHOT_PARAMETER, ComponentSpec, components, result_path_parameter
 from workbench.config import Settings
-from workbench.kernels import usable_cpus
+from workbench.kernels import NATIVE_THREAD_VARIABLES, kernel_threads
 from workbench.rendering.html import render_component_html
 from workbench.reports import admission
 from workbench.results import ResultError, extract_result, result_environment
@@ -324,20 +324,6 @@ REPORT_ID_ENV = "WORKBENCH_REPORT_ID"  # what the token ledger charges (workbenc
 COMPONENT_ENV = "WORKBENCH_COMPONENT"
 
 
-# scikit-learn's OpenMP and numpy's OpenBLAS size their thread pools to every core of the machine, and a worker runs
-# up to `max_concurrent_activities` kernels at once. Their threads spin while waiting: on 2 cores `extract_themes`
-# took 2.5-3 s of CPU with two threads against 1.2 s with one, in the same wall time (four at once: 6-9 s against
-# 1.3 s each). A kernel gets its share of the cores.
-NATIVE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def kernel_threads(settings: Settings) -> int:
-    """Threads of a kernel's native pools: `kernel_threads`, else the usable cores over the notebook slots."""
-    if settings.kernel_threads is not None:
-        return settings.kernel_threads
-    return max(1, usable_cpus() // settings.max_concurrent_activities)
-
-
 def kernel_environment(
     settings: Settings, spec: ComponentSpec, report_id: uuid.UUID | str | None = None, component: str | None = None
 ) -> dict[str, str]:
@@ -352,7 +338,7 @@ def kernel_environment(
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
     env[EMBEDDING_CACHE_ENV] = str((settings.data_dir / "cache").resolve())
-    threads = str(kernel_threads(settings))
+    threads = str(kernel_threads(settings.kernel_threads, settings.max_concurrent_activities))
     for variable in NATIVE_THREAD_VARIABLES:
         if settings.kernel_threads is not None or variable not in env:  # the setting wins; else the operator's
             env[variable] = threads
