@@ -99,6 +99,11 @@ def serve(socket_path: str, warm_imports: Sequence[str]) -> None:
             importlib.import_module(name)
         if _threads() > before:
             threaded.append(name)
+    # Work every kernel would repeat the same way: the package versions each result records (workbench.results).
+    results = sys.modules.get("workbench.results")
+    if results is not None:
+        with contextlib.suppress(Exception):
+            results.environment()
     if threaded:  # a fork copies only the forking thread: a lock another thread held would stay held in every kernel
         sys.stdout.buffer.write(THREADED + ",".join(threaded).encode() + b"\n")
         sys.stdout.flush()

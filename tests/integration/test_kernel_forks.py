@@ -81,6 +81,23 @@ def test_a_run_forks_a_warm_kernel_that_is_contained_like_a_started_one(make_poo
     assert gone(template)
 
 
+def test_a_forked_kernel_finds_the_package_versions_its_results_record_already_read(make_pool, tmp_path) -> None:
+    pool = make_pool(warm_imports=["workbench.results"])
+    code = ("import workbench.results as r\n"
+            "print(repr({'read': r._versions.cache_info().currsize, 'environment': r.environment()}))")
+    nb = write_notebook(tmp_path / "versions.ipynb", code)
+    work = tmp_path / "work"
+    work.mkdir()
+    run = run_notebook(nb, tmp_path / "out.ipynb", {}, kernel_name="workbench", cwd=work, cell_timeout=60,
+                       memory_limit_mb=LIMIT_MB, pool=pool)
+    assert run.error is None and run.notebook is not None
+    seen = ast.literal_eval(run.notebook.cells[-1].outputs[0].text)
+    assert seen["read"] == 1  # read by the template before the fork, not by this kernel
+    from workbench.results import environment
+
+    assert seen["environment"] == environment()
+
+
 def test_a_run_with_another_environment_starts_a_new_process(make_pool, tmp_path: Path) -> None:
     pool = make_pool()
     wait_for(lambda: pool.templates.template_pid and not pool._starting)  # type: ignore[union-attr]

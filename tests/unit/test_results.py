@@ -80,3 +80,20 @@ def test_the_environment_is_read_back_from_the_result_output() -> None:
     nb.cells[0].outputs[0]["metadata"] = {RESULT_MIME: {"environment": {"python": "3.11.2", "packages": {}}}}
     assert result_environment(nb) == {"python": "3.11.2", "packages": {}}
     assert result_environment(notebook_with({"a": 1})) is None  # a result emitted before environments were kept
+
+
+def test_the_package_versions_are_read_once_per_process_and_each_caller_gets_its_own_copy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench import results
+
+    results._versions.cache_clear()
+    calls: list[str] = []
+    real = results.metadata.version
+    monkeypatch.setattr(results.metadata, "version", lambda name: (calls.append(name), real(name))[1])
+    first = results.environment()
+    assert calls == list(results.KEY_PACKAGES)
+    first["packages"]["pandas"] = "changed by a caller"
+    second = results.environment()
+    assert calls == list(results.KEY_PACKAGES)  # not read again
+    assert second["packages"]["pandas"] == __import__("pandas").__version__
+    results._versions.cache_clear()
