@@ -48,8 +48,9 @@ def make_pool() -> Iterator[Callable[..., KernelPool]]:
     yield from pool_maker(size=0, fork=True)
 
 
-def probe(tmp_path: Path, pool: KernelPool, env: dict[str, str] | None = None) -> dict:
-    nb = write_notebook(tmp_path / "probe.ipynb", PROBE)
+def probe(tmp_path: Path, pool: KernelPool, env: dict[str, str] | None = None, code: str = PROBE) -> dict:
+    """What `code` (a cell printing a dict's repr) printed in a kernel of `pool`."""
+    nb = write_notebook(tmp_path / "probe.ipynb", code)
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     run = run_notebook(nb, tmp_path / "out.ipynb", {}, kernel_name="workbench", cwd=work, cell_timeout=60,
@@ -83,15 +84,8 @@ def test_a_run_forks_a_warm_kernel_that_is_contained_like_a_started_one(make_poo
 
 def test_a_forked_kernel_finds_the_package_versions_its_results_record_already_read(make_pool, tmp_path) -> None:
     pool = make_pool(warm_imports=["workbench.results"])
-    code = ("import workbench.results as r\n"
-            "print(repr({'read': r._versions.cache_info().currsize, 'environment': r.environment()}))")
-    nb = write_notebook(tmp_path / "versions.ipynb", code)
-    work = tmp_path / "work"
-    work.mkdir()
-    run = run_notebook(nb, tmp_path / "out.ipynb", {}, kernel_name="workbench", cwd=work, cell_timeout=60,
-                       memory_limit_mb=LIMIT_MB, pool=pool)
-    assert run.error is None and run.notebook is not None
-    seen = ast.literal_eval(run.notebook.cells[-1].outputs[0].text)
+    seen = probe(tmp_path, pool, code="import workbench.results as r\n"
+                 "print(repr({'read': r._versions.cache_info().currsize, 'environment': r.environment()}))")
     assert seen["read"] == 1  # read by the template before the fork, not by this kernel
     from workbench.results import environment
 
