@@ -46,6 +46,12 @@ def concurrency(settings: Settings, queue: Queue) -> int:
             Queue.AI: settings.ai_concurrent_activities, Queue.BATCH: settings.reports_concurrent_activities}[queue]
 
 
+def executor_threads(settings: Settings, queues: list[Queue] | None = None) -> int:
+    """Threads for the activity executor the workers of `queues` (default: all) share: a slot of every queue's, so
+    no activity a worker takes waits for a thread while its timeouts run, and one more."""
+    return sum(concurrency(settings, q) for q in queues or list(Queue)) + 1
+
+
 class WorkerGroup:
     """One Temporal worker per task queue this process serves, started and stopped together."""
 
@@ -107,7 +113,7 @@ async def run_worker(settings: Settings, queues: list[Queue] | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    threads = sum(concurrency(settings, q) for q in queues) + 1
+    threads = executor_threads(settings, queues)
     with ThreadPoolExecutor(max_workers=threads) as executor, kernel_pool.serving(settings, Queue.NOTEBOOKS in queues):
         sessions = make_sessionmaker(make_engine(settings.effective_database_url,
                                                  pool_size=max(settings.database_pool_size, threads)))

@@ -33,7 +33,7 @@ from workbench.config import Settings
 from workbench.rendering.pdf import CHROMIUM_ARGS, find_chromium
 from workbench.storage.db import make_engine, make_sessionmaker
 from workbench.storage.migrate import upgrade
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 SCREENSHOTS = Path(os.environ.get("WORKBENCH_SCREENSHOTS_DIR", REPO_ROOT / "test-artifacts" / "screenshots"))
 MAX_UPLOAD_BYTES = 64 * 1024  # small, so the 413 test sends little
@@ -113,7 +113,7 @@ async def stack(temporal_env: Any, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     engine = make_engine(database_url)
     sessions = make_sessionmaker(engine)
-    with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions):
             app = create_app(settings)
             with LiveServer(app) as server:

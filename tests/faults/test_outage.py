@@ -22,7 +22,7 @@ from workbench.storage.db import make_engine, make_sessionmaker
 from workbench.storage.models import DEFAULT_ORGANIZATION_ID
 from workers.shared import ReportOutcome
 from workers.starter import queue_report
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres, pytest.mark.temporal]
 OUTAGE_SECONDS = 15  # the probe: a 10 s outage failed reports for good within 12 s
@@ -58,7 +58,7 @@ async def test_a_database_outage_during_a_component_is_waited_out(
         async def client():  # type: ignore[no-untyped-def]
             return temporal_env.client
 
-        with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+        with ThreadPoolExecutor(executor_threads(settings)) as executor:
             async with build_worker(temporal_env.client, settings, executor, sessions):
                 report = await queue_report(sessions=sessions, settings=settings, client=client,
                                             organization_id=DEFAULT_ORGANIZATION_ID, survey_id=survey_id)

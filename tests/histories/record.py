@@ -29,7 +29,7 @@ from workbench.storage.models import DEFAULT_ORGANIZATION_ID
 from workbench.surveys.imports import parse_responses, read_survey_file
 from workers.shared import ReportOutcome
 from workers.starter import queue_report
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = REPO_ROOT / "notebooks" / "data" / "sample_survey.json"
@@ -71,7 +71,7 @@ async def run_case(env, settings: Settings, sessions, survey_id: uuid.UUID, out:
     async def client():  # type: ignore[no-untyped-def]
         return env.client
 
-    with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(env.client, settings, executor, sessions):
             report = await queue_report(sessions=sessions, settings=settings, client=client,
                                         organization_id=DEFAULT_ORGANIZATION_ID, survey_id=survey_id)

@@ -32,7 +32,7 @@ from workbench.storage.db import make_engine, make_sessionmaker, transaction
 from workbench.storage.models import DEFAULT_ORGANIZATION_ID, ReportBatch, Response
 from workers.batches import BatchOutcome, BatchProgress, BatchReportWorkflow, batch_workflow_id
 from workers.starter import queue_batch
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 BATCHES = "/api/v1/report-batches"
 
@@ -127,7 +127,7 @@ async def test_a_survey_split_by_plan_runs_one_report_per_segment_on_its_respons
     survey_id = load_survey(settings, responses=40)
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
     them = foreign_key(sessions)
-    with ThreadPoolExecutor(settings.reports_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions), \
                 api(settings, temporal_env.client) as client:
             r = await client.post(BATCHES, json={"survey_id": str(survey_id), "split_by": "plan",
@@ -194,13 +194,13 @@ async def test_a_failed_child_does_not_fail_the_batch_which_continues_as_new(tem
     handle = temporal_env.client.get_workflow_handle(batch_workflow_id(batch.id), result_type=BatchOutcome)
     first_run = (await handle.describe()).run_id
     # The worker goes away once the first report is done; another one (nothing cached) carries the batch on.
-    with ThreadPoolExecutor(settings.reports_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions):
             deadline = time.monotonic() + 60
             while (await handle.query(BatchReportWorkflow.progress)).done < 1:
                 assert time.monotonic() < deadline, "the first report did not finish"
                 await asyncio.sleep(0.2)
-    with ThreadPoolExecutor(settings.reports_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions):
             outcome = await asyncio.wait_for(handle.result(), timeout=60)
     assert (outcome.total, outcome.done, outcome.failed) == (3, 2, 1)
@@ -256,7 +256,7 @@ async def test_cancelling_a_running_batch_cancels_its_reports_and_starts_no_more
     surveys = [load_survey(settings, responses=15) for _ in range(3)]
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
     them = foreign_key(sessions)
-    with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions), \
                 api(settings, temporal_env.client) as client:
             r = await client.post(BATCHES, json={"survey_ids": [str(s) for s in surveys],

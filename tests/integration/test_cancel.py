@@ -23,7 +23,7 @@ from tests.integration.test_report_run import broken_notebooks, load_survey
 from workbench.config import Settings
 from workbench.storage import reports as report_store
 from workbench.storage.db import make_engine, make_sessionmaker
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 pytestmark = pytest.mark.temporal
 
@@ -61,7 +61,7 @@ async def test_cancel_stops_the_running_kernel_and_settles_the_report(temporal_e
     settings = settings.model_copy(update={"notebooks_dir": folder})
     survey_id = load_survey(settings, responses=60)
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
-    with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions), \
                 api(settings, temporal_env.client) as client:
             r = await client.post("/api/v1/reports", json={"survey_id": str(survey_id),
@@ -105,7 +105,7 @@ async def test_cancel_stops_the_running_kernel_and_settles_the_report(temporal_e
 async def test_cancelling_a_finished_report_is_a_409_that_changes_nothing(temporal_env, settings) -> None:
     survey_id = load_survey(settings, responses=40)
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
-    with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions), \
                 api(settings, temporal_env.client) as client:
             r = await client.post("/api/v1/reports", json={"survey_id": str(survey_id), "components": ["basic_stats"]})

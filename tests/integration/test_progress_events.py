@@ -16,7 +16,7 @@ import pytest
 from tests.integration.test_cancel import api
 from tests.integration.test_report_run import load_survey
 from workbench.storage.db import make_engine, make_sessionmaker
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 pytestmark = pytest.mark.temporal
 
@@ -44,7 +44,7 @@ async def read(client: httpx.AsyncClient, url: str, headers: dict[str, str] | No
 async def test_readers_follow_a_report_to_its_end_through_one_poller(temporal_env, settings) -> None:
     survey_id = load_survey(settings, responses=80)
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
-    with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions), \
                 api(settings, temporal_env.client) as client:
             r = await client.post("/api/v1/reports", json={"survey_id": str(survey_id),

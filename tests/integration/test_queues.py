@@ -14,7 +14,7 @@ from workbench.storage.models import DEFAULT_ORGANIZATION_ID
 from workers.queues import Queue, parse_queues, queue_name
 from workers.shared import ReportOutcome
 from workers.starter import queue_report
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 
 def test_queue_names_and_parsing() -> None:
@@ -33,7 +33,7 @@ async def test_components_run_only_where_their_queue_is_served(temporal_env, set
     async def client():  # type: ignore[no-untyped-def]
         return temporal_env.client
 
-    with ThreadPoolExecutor(8) as executor:
+    with ThreadPoolExecutor(executor_threads(settings, [Queue.REPORTS, Queue.NOTEBOOKS])) as executor:
         reports_only = build_worker(temporal_env.client, settings, executor, sessions, [Queue.REPORTS])
         assert [w.task_queue for w in reports_only.workers] == [queue_name(settings.task_queue, Queue.REPORTS)]
         async with reports_only:

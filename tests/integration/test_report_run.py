@@ -23,7 +23,7 @@ from workbench.surveys.imports import parse_responses, read_survey_file
 from workers.shared import ReportOutcome
 from workers.starter import queue_report as queue_through_the_door
 from workers.starter import start_report, start_stranded_reports
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 pytestmark = pytest.mark.temporal
 
@@ -53,7 +53,7 @@ async def generate(env, settings: Settings, survey_id: uuid.UUID, names=None, pa
     async def client():  # type: ignore[no-untyped-def]
         return env.client
 
-    with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(env.client, settings, executor, sessions):
             report = await queue_through_the_door(
                 sessions=sessions, settings=settings, client=client, organization_id=DEFAULT_ORGANIZATION_ID,
@@ -149,7 +149,7 @@ async def test_a_report_of_a_survey_that_was_emptied_fails_cleanly(temporal_env,
 
         from workbench.storage.models import Response
         session.execute(delete(Response).where(Response.survey_id == survey_id))
-    with ThreadPoolExecutor(2) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions):
             await start_report(temporal_env.client, settings, str(report.id), ["basic_stats"])
             outcome = await temporal_env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome).result()
@@ -173,7 +173,7 @@ async def test_a_report_whose_start_was_lost_is_started_by_a_worker_once(tempora
     # a second worker doing the same finds it started already; the API's own late start is a no-op too
     assert await start_stranded_reports(temporal_env.client, settings, sessions, timedelta(0)) == []
     assert await start_report(temporal_env.client, settings, str(report.id), ["basic_stats"]) is False
-    with ThreadPoolExecutor(2) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions):
             handle = temporal_env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome)
             assert (await handle.result()).status == "completed"

@@ -17,7 +17,7 @@ from workbench.storage import reports as report_store
 from workbench.storage.db import make_engine, make_sessionmaker, transaction
 from workbench.storage.models import DEFAULT_ORGANIZATION_ID
 from workers.shared import workflow_id
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 pytestmark = pytest.mark.temporal
 
@@ -31,7 +31,7 @@ async def test_rerun_a_fixed_component_then_one_with_a_dependant(temporal_env, s
     settings = settings.model_copy(update={"notebooks_dir": folder})
     survey_id = load_survey(settings, responses=80)
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
-    with ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions), \
                 api(settings, temporal_env.client) as client:
             r = await client.post("/api/v1/reports", json={

@@ -41,7 +41,7 @@ from workers.scheduled import (
 )
 from workers.schedules import describe, ensure_sweep_schedule
 from workers.shared import ReportOutcome
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 SCHEDULES = "/api/v1/schedules"
 
@@ -205,7 +205,7 @@ async def test_a_schedule_makes_and_runs_reports_and_stops_with_its_survey(tempo
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
     them = foreign_key(sessions)
     temporal = temporal_env.client
-    with ThreadPoolExecutor(settings.reports_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal, settings, executor, sessions), api(settings, temporal) as client:
             # Temporal checks what the light local check lets through: nothing stays stored.
             bad = await client.post(SCHEDULES, json={"survey_id": str(survey_id), "cron": "61 * * * *"})
@@ -296,7 +296,7 @@ async def test_the_sweep_runs_from_its_schedule_made_at_worker_start(temporal_en
     age(sessions, report.id, created_at=timedelta(seconds=30))
     temporal = temporal_env.client
     schedule_id = sweep_schedule_id(settings.task_queue)
-    with ThreadPoolExecutor(settings.reports_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal, settings, executor, sessions):
             assert await ensure_sweep_schedule(temporal, settings)  # made, and one sweep now
 
@@ -331,7 +331,7 @@ async def test_changing_a_schedule_updates_its_temporal_schedule_and_its_next_ru
     survey_id = load_survey(settings, responses=20)
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
     temporal = temporal_env.client
-    with ThreadPoolExecutor(settings.reports_concurrent_activities) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal, settings, executor, sessions), api(settings, temporal) as client:
             created = await client.post(SCHEDULES, json={
                 "survey_id": str(survey_id), "cron": "0 9 * * MON", "time_zone": "Europe/Berlin",

@@ -18,7 +18,7 @@ from workbench.storage.db import make_engine, make_sessionmaker, transaction
 from workbench.storage.models import DEFAULT_ORGANIZATION_ID, Report, ReportBatch, utcnow
 from workers.shared import ReportOutcome
 from workers.sweep import STRANDED_AFTER, global_sweep_once, run_sweeper, sweep_once
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 pytestmark = pytest.mark.temporal
 
@@ -35,7 +35,7 @@ async def test_a_running_worker_starts_a_stranded_report_without_a_restart(tempo
     sessions, report = queue_report(settings, survey_id, ["basic_stats"])  # stored, never started: starter died
     age(sessions, report.id, created_at=timedelta(seconds=30))
     stop = asyncio.Event()
-    with ThreadPoolExecutor(2) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions):
             sweeper = asyncio.create_task(run_sweeper(temporal_env.client, settings, sessions, stop))
             handle = temporal_env.client.get_workflow_handle(str(report.id), result_type=ReportOutcome)
@@ -119,7 +119,7 @@ async def test_a_batch_whose_start_was_lost_is_started_once_by_the_sweep(tempora
     # Still queued until a worker serves it: a second start (another worker's sweep) is refused and harmless.
     assert await start_stranded_batches(temporal_env.client, settings, sessions, STRANDED_AFTER) == []
     handle = temporal_env.client.get_workflow_handle(batch_workflow_id(lost), result_type=BatchOutcome)
-    with ThreadPoolExecutor(2) as executor:
+    with ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions):
             outcome = await asyncio.wait_for(handle.result(), timeout=60)
     assert (outcome.total, outcome.done, outcome.failed, outcome.cancelled) == (1, 1, 0, 0)

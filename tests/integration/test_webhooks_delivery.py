@@ -20,7 +20,7 @@ from tests.integration.test_cancel import api, wait_for
 from tests.integration.test_report_run import load_survey
 from workbench.notifications.webhooks import new_secret, sign
 from workbench.storage.db import make_engine, make_sessionmaker
-from workers.worker import build_worker
+from workers.worker import build_worker, executor_threads
 
 pytestmark = pytest.mark.temporal
 
@@ -37,7 +37,7 @@ async def test_report_events_are_signed_retried_logged_and_replayed(temporal_env
                                            "webhook_retry_initial_seconds": 0.5, "webhook_timeout_seconds": 5})
     survey_id = load_survey(settings, responses=40)
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
-    with WebhookReceiver() as hooks, ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+    with WebhookReceiver() as hooks, ThreadPoolExecutor(executor_threads(settings)) as executor:
         async with build_worker(temporal_env.client, settings, executor, sessions), \
                 api(settings, temporal_env.client) as client:
             refused = await client.post("/api/v1/webhooks", json={"url": "http://10.0.0.8/hook"})
