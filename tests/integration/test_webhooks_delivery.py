@@ -82,7 +82,7 @@ async def test_an_endpoint_that_keeps_failing_is_disabled(temporal_env, settings
         "webhook_retry_hours": 3 / 3600, "webhook_disable_after": 1, "webhook_timeout_seconds": 2})
     survey_id = load_survey(settings, responses=30)
     sessions = make_sessionmaker(make_engine(settings.effective_database_url))
-    with WebhookReceiver() as hooks, ThreadPoolExecutor(settings.max_concurrent_activities) as executor:
+    with WebhookReceiver() as hooks, ThreadPoolExecutor(executor_threads(settings)) as executor:
         hooks.script(*([500] * 100))
         async with build_worker(temporal_env.client, settings, executor, sessions), \
                 api(settings, temporal_env.client) as client:
